@@ -1,0 +1,292 @@
+// Package temporalbatch is the orchestrator engine: the BatchOrchestrator
+// workflow that runs pipelined pagination on Temporal, its messages, and the
+// small client the operator uses to drive it. It has no Kubernetes import.
+package temporalbatch
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/temporal-batch/temporal-batch/pkg/processor"
+)
+
+// Names shared with the operator and with page processors in any SDK.
+const (
+	// WorkflowType is the registered name of the orchestrator workflow.
+	WorkflowType = "BatchOrchestrator"
+	// DefaultTaskQueue is the task queue the orchestrator workflow runs on.
+	DefaultTaskQueue = "temporal-batch-orchestrator"
+
+	// SignalEnqueuePage enqueues the next page; sent by page processors.
+	SignalEnqueuePage = processor.EnqueuePageSignal
+	// SignalDesiredState carries the mutable settings (DesiredState).
+	SignalDesiredState = "SetDesiredState"
+	// SignalRedrive re-queues failed and stuck pages (RedriveRequest).
+	SignalRedrive = "Redrive"
+	// QueryProgress returns the Progress of the job.
+	QueryProgress = "progress"
+)
+
+// Reasons a job ends or stops; they become condition reasons in status.
+const (
+	ReasonCompleted          = "Completed"
+	ReasonChainBroken        = "ChainBroken"
+	ReasonPagesFailed        = "PagesFailed"
+	ReasonTooManyFailedPages = "TooManyFailedPages"
+	ReasonInvalidInput       = "InvalidInput"
+	ReasonCancelled          = "Cancelled"
+)
+
+// Bounds that keep the workflow state O(parallelism + failure samples).
+const (
+	// MaxTrackedPages bounds the failed and stuck pages kept with their cursors
+	// for re-drive. A job with more pages in trouble than this fails with
+	// ReasonTooManyFailedPages instead of forgetting a cursor.
+	MaxTrackedPages = 500
+	// MaxRecentFailures is the number of most recent failures kept.
+	MaxRecentFailures = 10
+	// MaxFailureTypes bounds the distinct error types counted; the rest count as "Other".
+	MaxFailureTypes = 50
+	// MaxCursorBytes is the largest cursor the orchestrator accepts.
+	MaxCursorBytes = 4096
+	// MaxMessageBytes truncates failure messages kept in state.
+	MaxMessageBytes = 256
+	// HandlerBatchSize is the most failures sent to the failure handler in one call.
+	HandlerBatchSize = 100
+	// HandlerQueueLimit pauses new page starts while this many failures wait
+	// for the failure handler: back-pressure instead of dropping reports.
+	HandlerQueueLimit = 1000
+)
+
+// Delivery says how often a page may be attempted.
+type Delivery string
+
+const (
+	// AtLeastOnce retries a page by the job's retry policy.
+	AtLeastOnce Delivery = "AtLeastOnce"
+	// AtMostOnce attempts a page exactly once; any failure fails it for good.
+	AtMostOnce Delivery = "AtMostOnce"
+)
+
+// Input starts (or continues) a BatchOrchestrator workflow.
+type Input struct {
+	Job           processor.JobRef `json:"job"`
+	TaskQueue     string           `json:"taskQueue"`
+	Processor     ProcessorSpec    `json:"processor"`
+	Retry         RetryPolicy      `json:"retry"`
+	FailurePolicy FailurePolicy    `json:"failurePolicy"`
+	// Desired is the initial desired state; later changes arrive by signal.
+	Desired DesiredState `json:"desired"`
+	// ContinueAsNewAfterPages continues as new after this many pages completed
+	// in one run, besides whenever Temporal suggests it. 0 = only when suggested.
+	ContinueAsNewAfterPages int `json:"continueAsNewAfterPages,omitempty"`
+	// Redrive, when set to an ID not yet applied, re-drives at start: how a
+	// job whose workflow already closed is re-driven.
+	Redrive string `json:"redrive,omitempty"`
+	// State is the bounded state carried from the previous run; nil at first.
+	State *State `json:"state,omitempty"`
+}
+
+// ProcessorSpec names the page processor activity and how each page runs.
+type ProcessorSpec struct {
+	Name             string          `json:"name"`
+	PageSize         int             `json:"pageSize"`
+	Args             json.RawMessage `json:"args,omitempty"`
+	FirstCursor      string          `json:"firstCursor,omitempty"`
+	Timeout          time.Duration   `json:"timeout"`
+	HeartbeatTimeout time.Duration   `json:"heartbeatTimeout"`
+	Delivery         Delivery        `json:"delivery"`
+}
+
+// RetryPolicy is the per-page retry policy for AtLeastOnce delivery.
+type RetryPolicy struct {
+	InitialInterval    time.Duration `json:"initialInterval"`
+	BackoffCoefficient float64       `json:"backoffCoefficient"`
+	MaximumInterval    time.Duration `json:"maximumInterval"`
+	// MaximumAttempts before a page is stuck; 0 means unlimited.
+	MaximumAttempts        int32    `json:"maximumAttempts"`
+	NonRetryableErrorTypes []string `json:"nonRetryableErrorTypes,omitempty"`
+	// StuckPageRetryInterval: stuck pages are retried at this pace once other
+	// work has drained; 0 fails them for good instead.
+	StuckPageRetryInterval time.Duration `json:"stuckPageRetryInterval"`
+}
+
+// FailurePolicy says when page failures fail the job and who hears of them.
+type FailurePolicy struct {
+	// MaxFailedPages fails the job once more pages than this failed for good;
+	// nil never does.
+	MaxFailedPages *int64 `json:"maxFailedPages,omitempty"`
+	// Handler is an activity type on the job's task queue that receives
+	// batches of new failures (processor.FailureBatch).
+	Handler string `json:"handler,omitempty"`
+}
+
+// DesiredState is the idempotent desired-state message: the settings that may
+// change while the job runs, tagged with the resource generation.
+type DesiredState struct {
+	Generation  int64      `json:"generation"`
+	Parallelism int        `json:"parallelism"`
+	Suspend     bool       `json:"suspend"`
+	RampUp      *RampUp    `json:"rampUp,omitempty"`
+	RateLimit   *RateLimit `json:"rateLimit,omitempty"`
+}
+
+// RampUp grows the effective parallelism from From by Step every Every.
+type RampUp struct {
+	From  int           `json:"from"`
+	Step  int           `json:"step"`
+	Every time.Duration `json:"every"`
+}
+
+// RateLimit caps page starts per second.
+type RateLimit struct {
+	PagesPerSecond float64 `json:"pagesPerSecond"`
+}
+
+// RedriveRequest asks for failed and stuck pages, and a broken chain's
+// frontier, to run again with a fresh retry budget. ID deduplicates.
+type RedriveRequest struct {
+	ID string `json:"id"`
+}
+
+// PageState is where a page stands.
+type PageState string
+
+const (
+	PageStuck  PageState = "Stuck"
+	PageFailed PageState = "Failed"
+)
+
+// Page is a page waiting for a slot.
+type Page struct {
+	Number int64  `json:"number"`
+	Cursor string `json:"cursor"`
+}
+
+// ParkedPage is a page that failed for good or is stuck, kept with its cursor
+// so that it can run again.
+type ParkedPage struct {
+	Page
+	State     PageState `json:"state"`
+	ErrorType string    `json:"errorType"`
+	Message   string    `json:"message,omitempty"`
+	Time      time.Time `json:"time"`
+}
+
+// Failure is one recorded failure: a page (Item empty) or an item.
+type Failure = processor.FailureReport
+
+// State is everything a run carries to the next: bounded by parallelism,
+// MaxTrackedPages and the failure samples, never by the number of pages.
+type State struct {
+	Runs      int          `json:"runs"`
+	StartTime time.Time    `json:"startTime"`
+	Applied   DesiredState `json:"applied"`
+	RampStart time.Time    `json:"rampStart"`
+	// Frontier is the highest page number enqueued; only that page may
+	// enqueue a new one, which is what makes deduplication O(1).
+	Frontier       int64  `json:"frontier"`
+	FrontierCursor string `json:"frontierCursor"`
+	// ChainEnded: the frontier page completed without a successor.
+	ChainEnded bool `json:"chainEnded,omitempty"`
+	// ChainBroken: the frontier page failed for good before enqueuing one.
+	ChainBroken bool `json:"chainBroken,omitempty"`
+	// Pending pages wait for a slot, oldest first.
+	Pending []Page `json:"pending,omitempty"`
+	// Parked are stuck and failed pages, in page order.
+	Parked       []ParkedPage `json:"parked,omitempty"`
+	StuckRetryAt *time.Time   `json:"stuckRetryAt,omitempty"`
+
+	Counters     Counters       `json:"counters"`
+	ByType       map[string]int64 `json:"byType,omitempty"`
+	Recent       []Failure      `json:"recent,omitempty"`
+	HandlerQueue []Failure      `json:"handlerQueue,omitempty"`
+	LastRedrive  string         `json:"lastRedrive,omitempty"`
+	Rate         []RateSample   `json:"rate,omitempty"`
+	Tokens       float64        `json:"tokens"`
+	TokensAt     time.Time      `json:"tokensAt"`
+}
+
+// Counters are the job's exact totals.
+type Counters struct {
+	PagesCompleted int64 `json:"pagesCompleted"`
+	ItemsProcessed int64 `json:"itemsProcessed"`
+	ItemsFailed    int64 `json:"itemsFailed"`
+	MaxAchieved    int   `json:"maxAchieved"`
+	// Signals the orchestrator ignored, by kind.
+	DuplicateSignals  int64 `json:"duplicateSignals"`
+	UnexpectedSignals int64 `json:"unexpectedSignals"`
+	MalformedSignals  int64 `json:"malformedSignals"`
+	// HandlerDropped counts failures the handler never accepted after its retries.
+	HandlerDropped int64 `json:"handlerDropped"`
+}
+
+// RateSample is the processed-item total at a point in time.
+type RateSample struct {
+	Time  time.Time `json:"time"`
+	Items int64     `json:"items"`
+}
+
+// JobState is the orchestrator's view of the job.
+type JobState string
+
+const (
+	StateRunning   JobState = "Running"
+	StateSuspended JobState = "Suspended"
+	StateSucceeded JobState = "Succeeded"
+	StateFailed    JobState = "Failed"
+	StateCancelled JobState = "Cancelled"
+)
+
+// Progress is what the progress query returns: what status needs.
+type Progress struct {
+	State   JobState `json:"state"`
+	Reason  string   `json:"reason,omitempty"`
+	Message string   `json:"message,omitempty"`
+	// Generation is the generation of the desired state applied.
+	Generation     int64             `json:"generation"`
+	Parallelism    ParallelismStatus `json:"parallelism"`
+	Pages          PageCounts        `json:"pages"`
+	Items          ItemCounts        `json:"items"`
+	ItemsPerSecond float64           `json:"itemsPerSecond"`
+	ByType         map[string]int64  `json:"byType,omitempty"`
+	// Recent failures, newest first.
+	Recent         []Failure    `json:"recent,omitempty"`
+	FailedPages    []ParkedPage `json:"failedPages,omitempty"`
+	Frontier       Page         `json:"frontier"`
+	StartTime      time.Time    `json:"startTime"`
+	CompletionTime *time.Time   `json:"completionTime,omitempty"`
+	Runs           int          `json:"runs"`
+	LastRedrive    string       `json:"lastRedrive,omitempty"`
+	Counters       Counters     `json:"counters"`
+}
+
+// ParallelismStatus reports desired, effective and highest pages in flight.
+type ParallelismStatus struct {
+	Desired     int `json:"desired"`
+	Effective   int `json:"effective"`
+	MaxAchieved int `json:"maxAchieved"`
+}
+
+// PageCounts counts pages by state.
+type PageCounts struct {
+	Completed int64 `json:"completed"`
+	InFlight  int64 `json:"inFlight"`
+	Pending   int64 `json:"pending"`
+	Stuck     int64 `json:"stuck"`
+	Failed    int64 `json:"failed"`
+}
+
+// ItemCounts counts items.
+type ItemCounts struct {
+	Processed int64 `json:"processed"`
+	Failed    int64 `json:"failed"`
+}
+
+// Result is what the workflow returns, and the details of the error it fails
+// or is cancelled with: the final progress, and the input a re-drive of the
+// closed job starts from.
+type Result struct {
+	Progress Progress `json:"progress"`
+	Next     Input    `json:"next"`
+}

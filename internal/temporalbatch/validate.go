@@ -1,0 +1,86 @@
+package temporalbatch
+
+import (
+	"errors"
+	"fmt"
+	"math"
+)
+
+// Validate reports every problem with an input, naming the field and the fix.
+// The operator validates at admission; this guards direct starts.
+func (in Input) Validate() error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if in.Job.WorkflowID == "" {
+		add("job.workflowId is empty: set it to the orchestrator workflow's ID so processors can signal it")
+	}
+	if in.TaskQueue == "" {
+		add("taskQueue is empty: set the task queue the page processors poll")
+	}
+	p := in.Processor
+	if p.Name == "" {
+		add("processor.name is empty: set the page processor's activity type")
+	}
+	if p.PageSize < 1 || p.PageSize > 100000 {
+		add("processor.pageSize is %d: use 1..100000", p.PageSize)
+	}
+	if p.Timeout <= 0 {
+		add("processor.timeout is %s: set a positive start-to-close timeout per page attempt", p.Timeout)
+	}
+	if p.HeartbeatTimeout < 0 {
+		add("processor.heartbeatTimeout is %s: use 0 (disabled) or a positive duration", p.HeartbeatTimeout)
+	}
+	if p.Delivery != AtLeastOnce && p.Delivery != AtMostOnce {
+		add("processor.delivery is %q: use %s or %s", p.Delivery, AtLeastOnce, AtMostOnce)
+	}
+	if len(p.FirstCursor) > MaxCursorBytes {
+		add("processor.firstCursor is %d bytes: keep cursors under %d bytes", len(p.FirstCursor), MaxCursorBytes)
+	}
+	r := in.Retry
+	if r.InitialInterval < 0 || r.MaximumInterval < 0 || r.StuckPageRetryInterval < 0 {
+		add("retry intervals must not be negative")
+	}
+	if r.MaximumInterval > 0 && r.InitialInterval > r.MaximumInterval {
+		add("retry.initialInterval (%s) exceeds retry.maximumInterval (%s): lower the first or raise the second", r.InitialInterval, r.MaximumInterval)
+	}
+	if r.BackoffCoefficient != 0 && (r.BackoffCoefficient < 1 || math.IsNaN(r.BackoffCoefficient)) {
+		add("retry.backoffCoefficient is %v: use a number >= 1", r.BackoffCoefficient)
+	}
+	if r.MaximumAttempts < 0 {
+		add("retry.maximumAttempts is %d: use 0 (unlimited) or more", r.MaximumAttempts)
+	}
+	if m := in.FailurePolicy.MaxFailedPages; m != nil && *m < 0 {
+		add("failurePolicy.maxFailedPages is %d: use 0 or more, or omit it to never fail the job for failed pages", *m)
+	}
+	if in.ContinueAsNewAfterPages < 0 {
+		add("continueAsNewAfterPages is %d: use 0 or more", in.ContinueAsNewAfterPages)
+	}
+	if err := in.Desired.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// Validate reports problems with a desired-state message.
+func (d DesiredState) Validate() error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if d.Parallelism < 0 || d.Parallelism > 10000 {
+		add("parallelism is %d: use 0..10000", d.Parallelism)
+	}
+	if r := d.RampUp; r != nil {
+		if r.From < 1 || r.From > max(d.Parallelism, 1) {
+			add("rampUp.from is %d: use 1..parallelism (%d)", r.From, d.Parallelism)
+		}
+		if r.Step < 1 {
+			add("rampUp.step is %d: use 1 or more", r.Step)
+		}
+		if r.Every <= 0 {
+			add("rampUp.every is %s: use a positive duration", r.Every)
+		}
+	}
+	if rl := d.RateLimit; rl != nil && (rl.PagesPerSecond <= 0 || math.IsNaN(rl.PagesPerSecond) || math.IsInf(rl.PagesPerSecond, 0)) {
+		add("rateLimit.pagesPerSecond is %v: use a positive number, or omit rateLimit", rl.PagesPerSecond)
+	}
+	return errors.Join(errs...)
+}

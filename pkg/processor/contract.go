@@ -1,0 +1,90 @@
+package processor
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// The wire contract between the BatchOrchestrator workflow and page processors.
+// Any Temporal SDK can implement it: the types below are plain JSON.
+
+// EnqueuePageSignal is the name of the signal a page processor sends to the
+// orchestrator workflow to enqueue the page after its own.
+const EnqueuePageSignal = "EnqueuePage"
+
+// JobRef identifies the batch job a page belongs to.
+type JobRef struct {
+	// Namespace and Name of the BatchJob resource.
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+	// WorkflowID of the orchestrator workflow: the target of EnqueuePage signals.
+	WorkflowID string `json:"workflowId"`
+}
+
+// PageRef is a page of the data set: its number in the chain (0 is the first
+// page), the opaque cursor that locates it and the number of items asked for.
+type PageRef struct {
+	Number int64  `json:"number"`
+	Cursor string `json:"cursor"`
+	Size   int    `json:"size"`
+}
+
+// PageInput is the single argument of a page processor activity.
+type PageInput struct {
+	Job  JobRef          `json:"job"`
+	Page PageRef         `json:"page"`
+	Args json.RawMessage `json:"args,omitempty"`
+}
+
+// EnqueuePage is the body of the EnqueuePage signal: the next page's number
+// (the current page's number plus one) and its cursor.
+type EnqueuePage struct {
+	Number int64  `json:"number"`
+	Cursor string `json:"cursor"`
+}
+
+// FailedItem describes one item a page could not process. The page itself
+// succeeds; the orchestrator counts the failure by Type.
+type FailedItem struct {
+	Item    string `json:"item"`
+	Type    string `json:"type"`
+	Message string `json:"message,omitempty"`
+}
+
+// PageResult is what a page processor returns.
+type PageResult struct {
+	// ItemsProcessed counts the items processed successfully.
+	ItemsProcessed int64 `json:"itemsProcessed"`
+	// ItemsFailed is the true number of failed items; FailedItems may be truncated.
+	ItemsFailed int64        `json:"itemsFailed"`
+	FailedItems []FailedItem `json:"failedItems,omitempty"`
+	// NextCursor, when set and not already signalled, enqueues the next page
+	// after this one completes: the fallback for processors that cannot signal.
+	NextCursor string `json:"nextCursor,omitempty"`
+}
+
+// HeartbeatMarker is the heartbeat detail a processor records once it has
+// signalled the next page, so that a retried attempt does not signal again.
+type HeartbeatMarker struct {
+	EnqueuedNext bool `json:"enqueuedNext"`
+}
+
+// FailureReport is one failure sent to a job's failure handler activity.
+type FailureReport struct {
+	// Page is the page number the failure belongs to.
+	Page   int64  `json:"page"`
+	Cursor string `json:"cursor,omitempty"`
+	// Item is set for an item failure and empty for a page that failed.
+	Item    string `json:"item,omitempty"`
+	Type    string `json:"type"`
+	Message string `json:"message,omitempty"`
+	// Time is when the orchestrator recorded the failure.
+	Time time.Time `json:"time"`
+}
+
+// FailureBatch is the single argument of a failure handler activity
+// (spec.failurePolicy.handler): a batch of failures recorded since the last call.
+type FailureBatch struct {
+	Job      JobRef          `json:"job"`
+	Failures []FailureReport `json:"failures"`
+}

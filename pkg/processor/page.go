@@ -1,0 +1,214 @@
+package processor
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"unicode/utf8"
+
+	"go.temporal.io/sdk/activity"
+)
+
+// Limits applied to the failures a page reports. They keep a page result, and
+// the orchestrator's bounded failure samples, small whatever the processor
+// reports; the true count of failed items is never truncated.
+const (
+	// MaxReportedFailedItems is the number of failed items a page result
+	// carries in detail. Failures beyond it are counted but not described.
+	MaxReportedFailedItems = 100
+	// MaxFailureMessageBytes is the length a failed item's message is cut to.
+	MaxFailureMessageBytes = 512
+)
+
+// Func processes one page of a batch job. It is called once per attempt of the
+// page; a failed attempt is retried according to the job's retry policy, so a
+// Func must be safe to run again on the same page.
+//
+// The expected shape is: fetch the page at page.Cursor, call
+// [Page.EnqueueNext] with the cursor of the following page (unless this is the
+// last page), process the items, report items that could not be processed with
+// [Page.FailItem], and return the number of items processed.
+//
+// Returning an error fails the attempt. Use [NonRetryable] for errors that a
+// retry cannot fix and [Retryable] to give an error a type the job's
+// retry.nonRetryableErrorTypes can name.
+type Func func(ctx context.Context, page *Page) (Result, error)
+
+// Result is what a [Func] reports about a page it processed successfully.
+type Result struct {
+	// ItemsProcessed counts the items processed successfully. Items reported
+	// with FailItem are counted separately and belong not in this number.
+	ItemsProcessed int64
+	// NextCursor is the fallback for processors that cannot enqueue the next
+	// page before doing the work: when set, the orchestrator enqueues the next
+	// page with this cursor after this page completes, which serialises the
+	// job. It is ignored once EnqueueNext has enqueued the next page.
+	NextCursor string
+}
+
+// Page is one page of a batch job handed to a [Func], together with the
+// operations a processor performs on it. A Page is safe for concurrent use, so
+// a processor may fan its items out to goroutines that call FailItem.
+type Page struct {
+	// Job identifies the BatchJob and its orchestrator workflow.
+	Job JobRef
+	// Number is the page's position in the chain; the first page is 0.
+	Number int64
+	// Cursor locates the page in the data set. It is the job's
+	// spec.processor.firstCursor for page 0 and whatever the previous page
+	// passed to EnqueueNext otherwise.
+	Cursor string
+	// Size is the number of items asked for (spec.processor.pageSize).
+	Size int
+	// Attempt is the activity attempt, starting at 1.
+	Attempt int32
+	// Args is spec.processor.args as raw JSON; empty when the job has none.
+	Args json.RawMessage
+
+	mu sync.Mutex
+	// enqueued is true once the next page was signalled, by this attempt or
+	// by an earlier attempt that recorded the heartbeat marker.
+	enqueued bool
+	// itemsFailed is the true failure count; failedItems holds at most
+	// MaxReportedFailedItems of them.
+	itemsFailed int64
+	failedItems []FailedItem
+}
+
+// newPage builds the Page of an activity attempt. It restores the marker an
+// earlier attempt recorded so that EnqueueNext does not signal twice.
+func newPage(ctx context.Context, in PageInput) *Page {
+	p := &Page{
+		Job:     in.Job,
+		Number:  in.Page.Number,
+		Cursor:  in.Page.Cursor,
+		Size:    in.Page.Size,
+		Attempt: activity.GetInfo(ctx).Attempt,
+		Args:    in.Args,
+	}
+	if activity.HasHeartbeatDetails(ctx) {
+		var marker HeartbeatMarker
+		if err := activity.GetHeartbeatDetails(ctx, &marker); err != nil {
+			// Someone recorded details of another shape. Signalling again is
+			// harmless because the orchestrator ignores a page number it has
+			// seen; refusing to signal could lose the rest of the chain.
+			activity.GetLogger(ctx).Warn("Ignoring unreadable heartbeat details of an earlier attempt", "error", err)
+		} else {
+			p.enqueued = marker.EnqueuedNext
+		}
+	}
+	return p
+}
+
+// DecodeArgs decodes the job's spec.processor.args into v, as json.Unmarshal
+// does. When the job has no args, v is left as it is, so defaults set before
+// the call survive. Malformed args fail the page for good with an error of type
+// [ErrorTypeInvalidArgs]: every retry would see the same args.
+func (p *Page) DecodeArgs(v any) error {
+	if len(p.Args) == 0 || string(p.Args) == "null" {
+		return nil
+	}
+	if err := json.Unmarshal(p.Args, v); err != nil {
+		return NonRetryable(ErrorTypeInvalidArgs, "decode spec.processor.args: %v", err)
+	}
+	return nil
+}
+
+// EnqueueNext asks the orchestrator to schedule the page after this one, at
+// cursor. Call it as soon as the cursor is known, before processing the
+// items: the next page then runs in parallel with this one. A processor that
+// reached the end of the data does not call it.
+//
+// EnqueueNext signals the orchestrator workflow and records a heartbeat marker,
+// so it does nothing when called again in the same attempt or in a retry of an
+// attempt that already enqueued the next page. An error means the signal was
+// not delivered; return it so the attempt is retried.
+func (p *Page) EnqueueNext(ctx context.Context, cursor string) error {
+	// The lock is held across the signal so that concurrent callers cannot
+	// both see enqueued == false and signal twice.
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.enqueued {
+		return nil
+	}
+	if p.Job.WorkflowID == "" {
+		return NonRetryable(ErrorTypeInvalidPageInput, "page %d has no job.workflowId to enqueue the next page on", p.Number)
+	}
+	next := EnqueuePage{Number: p.Number + 1, Cursor: cursor}
+	// An empty run ID addresses the workflow's current run, which is the one
+	// holding the queue after the orchestrator continued as new.
+	if err := activity.GetClient(ctx).SignalWorkflow(ctx, p.Job.WorkflowID, "", EnqueuePageSignal, next); err != nil {
+		return fmt.Errorf("enqueue page %d of workflow %q: %w", next.Number, p.Job.WorkflowID, err)
+	}
+	p.enqueued = true
+	// If the worker dies between the signal and this heartbeat reaching the
+	// server, the retry signals again; the orchestrator ignores the duplicate.
+	activity.RecordHeartbeat(ctx, HeartbeatMarker{EnqueuedNext: true})
+	return nil
+}
+
+// FailItem reports that item could not be processed. errType names the kind
+// of failure: it is the key of status.failures.byType. The page itself still
+// succeeds. Every call is counted; the first [MaxReportedFailedItems] are
+// reported in detail, with message cut to [MaxFailureMessageBytes].
+func (p *Page) FailItem(item, errType, message string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.itemsFailed++
+	if len(p.failedItems) < MaxReportedFailedItems {
+		p.failedItems = append(p.failedItems, FailedItem{
+			Item:    item,
+			Type:    errType,
+			Message: truncateUTF8(message, MaxFailureMessageBytes),
+		})
+	}
+}
+
+// Heartbeat tells Temporal the page is still being processed. A page that runs
+// longer than the job's spec.processor.heartbeatTimeout must call it more often
+// than that, and heartbeating is also how a page learns that it was
+// cancelled: ctx is done afterwards. Calling it often is cheap, the SDK
+// throttles what it sends.
+//
+// Use Heartbeat rather than activity.RecordHeartbeat: the heartbeat details
+// carry the marker that stops a retried attempt from enqueuing the next page
+// twice, and other details would overwrite it.
+func (p *Page) Heartbeat(ctx context.Context) {
+	p.mu.Lock()
+	marker := HeartbeatMarker{EnqueuedNext: p.enqueued}
+	p.mu.Unlock()
+	activity.RecordHeartbeat(ctx, marker)
+}
+
+// pageResult converts what the processor returned into the wire result.
+func (p *Page) pageResult(r Result) PageResult {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := PageResult{
+		ItemsProcessed: r.ItemsProcessed,
+		ItemsFailed:    p.itemsFailed,
+		NextCursor:     r.NextCursor,
+	}
+	if len(p.failedItems) > 0 {
+		out.FailedItems = append([]FailedItem(nil), p.failedItems...)
+	}
+	if p.enqueued {
+		// The next page is already in the orchestrator's queue; a cursor here
+		// would be a second, possibly different, claim on the same page number.
+		out.NextCursor = ""
+	}
+	return out
+}
+
+// truncateUTF8 cuts s to at most n bytes without splitting a UTF-8 sequence,
+// so that a truncated message is still valid text in status and logs.
+func truncateUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
