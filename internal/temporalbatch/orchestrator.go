@@ -62,6 +62,10 @@ type orchestrator struct {
 
 	pagesCtx    workflow.Context
 	cancelPages workflow.CancelFunc
+
+	// alarmAt is when the one pending timer wakes the loop (zero: none).
+	alarmAt     time.Time
+	cancelAlarm workflow.CancelFunc
 }
 
 func newOrchestrator(ctx workflow.Context, in Input) *orchestrator {
@@ -180,17 +184,36 @@ func (o *orchestrator) run(ctx workflow.Context) (Result, error) {
 			wake = earliest(wake, o.startPages(ctx))
 		}
 
+		o.setAlarm(ctx, wake)
 		o.dirty = false
-		var err error
-		if wake.IsZero() {
-			err = workflow.Await(ctx, func() bool { return o.dirty })
-		} else {
-			_, err = workflow.AwaitWithTimeout(ctx, max(wake.Sub(o.now), time.Millisecond), func() bool { return o.dirty })
-		}
-		if err != nil {
+		if err := workflow.Await(ctx, func() bool { return o.dirty }); err != nil {
 			return o.cancelled(ctx)
 		}
 	}
+}
+
+// setAlarm makes sure the loop wakes at the given time. A timer that fires
+// earlier already covers it (the loop re-evaluates when it fires), so pacing
+// costs one timer per wake-up rather than one per pass of the loop.
+func (o *orchestrator) setAlarm(ctx workflow.Context, at time.Time) {
+	if at.IsZero() || (!o.alarmAt.IsZero() && !at.Before(o.alarmAt)) {
+		return
+	}
+	if o.cancelAlarm != nil {
+		o.cancelAlarm()
+	}
+	tctx, cancel := workflow.WithCancel(ctx)
+	o.alarmAt, o.cancelAlarm = at, cancel
+	timer := workflow.NewTimer(tctx, max(at.Sub(o.now), time.Millisecond))
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		if err := timer.Get(ctx, nil); err != nil {
+			return // replaced by an earlier alarm
+		}
+		if o.alarmAt.Equal(at) {
+			o.alarmAt, o.cancelAlarm = time.Time{}, nil
+		}
+		o.dirty = true
+	})
 }
 
 // pace updates the effective parallelism, promotes stuck pages whose retry

@@ -167,9 +167,9 @@ func (p *Page) FailItem(item, errType, message string) {
 
 // Heartbeat tells Temporal the page is still being processed. A page that runs
 // longer than the job's spec.processor.heartbeatTimeout must call it more often
-// than that, and heartbeating is also how a page learns that it was
-// cancelled: ctx is done afterwards. Calling it often is cheap, the SDK
-// throttles what it sends.
+// than that. Heartbeats are also how a cancellation reaches a running page:
+// once Temporal answers one with a cancellation, ctx is done. Calling it often
+// is cheap; the SDK throttles what it sends.
 //
 // Use Heartbeat rather than activity.RecordHeartbeat: the heartbeat details
 // carry the marker that stops a retried attempt from enqueuing the next page
