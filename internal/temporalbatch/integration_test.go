@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -22,6 +23,7 @@ import (
 	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/worker"
+	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/temporal-batch/temporal-batch/internal/devserver"
 	"github.com/temporal-batch/temporal-batch/internal/examples"
@@ -551,4 +553,65 @@ func TestIntegrationRedrive(t *testing.T) {
 	require.EqualValues(t, total/pageSize, p.Pages.Completed)
 	require.Zero(t, p.Pages.Failed)
 	requireEveryItem(t, readLedger(t, ledger), total, nil)
+}
+
+var recordHistory = flag.Bool("record-history", false, "write the history of TestIntegrationReplay's first run to testdata/")
+
+// TestIntegrationReplay runs a job that exercises every message and failure
+// path, then replays its recorded history against the workflow code.
+func TestIntegrationReplay(t *testing.T) {
+	requireServer(t)
+	const total, pageSize = 2400, 100
+	col := &collector{}
+	pw := startPageWorker(t, 8, func(r worker.Registry) {
+		processor.RegisterFailureHandler(r, "CollectFailures", col.handle)
+	})
+	in := newJob(t, pw.queue, examples.NameSynthetic, syntheticArgs{
+		TotalItems: total, ItemDelay: "1ms",
+		FailPages: map[string]any{"1": map[string]any{"type": "Flaky", "attempts": 1}, "3": map[string]any{"type": "InvalidRecord", "attempts": 0}},
+		FailItems: map[string]string{"42": "BadPrice"},
+	}, pageSize, 3)
+	in.Retry.NonRetryableErrorTypes = []string{"InvalidRecord"}
+	in.FailurePolicy.Handler = "CollectFailures"
+	in.Desired.RampUp = &temporalbatch.RampUp{From: 1, Step: 1, Every: 200 * time.Millisecond}
+	in.ContinueAsNewAfterPages = 8
+	start(t, in)
+	id := in.Job.WorkflowID
+	ctx := context.Background()
+
+	require.Eventually(t, func() bool { return progress(t, id).Pages.Completed >= 2 }, time.Minute, 20*time.Millisecond)
+	require.NoError(t, orchestratorClient.SetDesiredState(ctx, id, temporalbatch.DesiredState{Generation: 2, Parallelism: 4, RampUp: in.Desired.RampUp, RateLimit: &temporalbatch.RateLimit{PagesPerSecond: 50}}))
+	require.NoError(t, temporalClient.SignalWorkflow(ctx, id, "", temporalbatch.SignalEnqueuePage, map[string]any{"number": 1, "cursor": "0"}))
+	require.NoError(t, temporalClient.SignalWorkflow(ctx, id, "", temporalbatch.SignalEnqueuePage, "not a page"))
+	res, err := wait(t, id, 2*time.Minute)
+	require.NoError(t, err)
+	require.EqualValues(t, total-pageSize-1, res.Progress.Items.Processed)
+	require.GreaterOrEqual(t, res.Progress.Runs, 2)
+
+	first, err := firstRunID(ctx, id)
+	require.NoError(t, err)
+	hist := fullHistory(t, id, first)
+	r := newReplayer(t)
+	require.NoError(t, r.ReplayWorkflowHistory(nil, hist), "the first run's history does not replay")
+
+	if *recordHistory {
+		raw, err := protojson.MarshalOptions{Indent: "  "}.Marshal(hist)
+		require.NoError(t, err)
+		path := filepath.Join("testdata", "history-v1.json")
+		require.NoError(t, os.MkdirAll("testdata", 0o755))
+		require.NoError(t, os.WriteFile(path, raw, 0o644))
+		t.Logf("wrote %s (%d events)", path, len(hist.GetEvents()))
+	}
+}
+
+func fullHistory(t *testing.T, id, runID string) *historypb.History {
+	t.Helper()
+	it := temporalClient.GetWorkflowHistory(context.Background(), id, runID, false, 0)
+	hist := &historypb.History{}
+	for it.HasNext() {
+		ev, err := it.Next()
+		require.NoError(t, err)
+		hist.Events = append(hist.Events, ev)
+	}
+	return hist
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"time"
+	"unicode/utf8"
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/log"
@@ -322,6 +323,8 @@ func (o *orchestrator) enqueue(number int64, cursor, source string) {
 		o.st.Counters.UnexpectedSignals++
 		o.logger.Warn("Ignoring EnqueuePage for a page not next in the chain", "Page", number, "Frontier", o.st.Frontier, "ChainEnded", o.st.ChainEnded, "Source", source)
 	default:
+		// A successor arriving after its page failed mends the chain.
+		o.st.ChainBroken = false
 		o.st.Frontier, o.st.FrontierCursor = number, cursor
 		o.st.Pending = append(o.st.Pending, Page{Number: number, Cursor: cursor})
 		o.dirty = true
@@ -381,6 +384,7 @@ func (o *orchestrator) redrive(r RedriveRequest) {
 	n := len(o.st.Parked)
 	o.requeueParked("")
 	o.st.ChainBroken = false
+	o.st.StuckRetryAt = nil
 	o.logger.Info("Re-drive", "ID", r.ID, "Pages", n)
 	o.dirty = true
 }
@@ -410,8 +414,13 @@ func (o *orchestrator) onPageDone(p Page, res processor.PageResult, err error) {
 	case err == nil:
 		o.pageCompleted(p, res, now)
 	case temporal.IsCanceledError(err):
-		// Cancelled by the orchestrator: the page runs again on re-drive.
-		o.st.Pending = append([]Page{p}, o.st.Pending...)
+		// Cancelled by the orchestrator: the page runs again on re-drive,
+		// in page order, before the pages enqueued after it.
+		i := slices.IndexFunc(o.st.Pending, func(q Page) bool { return q.Number > p.Number })
+		if i < 0 {
+			i = len(o.st.Pending)
+		}
+		o.st.Pending = slices.Insert(o.st.Pending, i, p)
 	default:
 		o.pageFailed(p, err, now)
 	}
@@ -422,16 +431,15 @@ func (o *orchestrator) pageCompleted(p Page, res processor.PageResult, now time.
 	c.PagesCompleted++
 	o.completedThisRun++
 	c.ItemsProcessed += max(res.ItemsProcessed, 0)
-	c.ItemsFailed += max(res.ItemsFailed, 0)
+	// A processor that lists failures but leaves out the count still has them counted.
+	itemsFailed := max(res.ItemsFailed, int64(len(res.FailedItems)), 0)
+	c.ItemsFailed += itemsFailed
 	listed := int64(0)
 	for _, fi := range res.FailedItems {
-		if listed >= res.ItemsFailed {
-			break
-		}
 		listed++
 		o.record(Failure{Page: p.Number, Cursor: p.Cursor, Item: fi.Item, Type: orDefault(fi.Type, "ItemFailed"), Message: fi.Message, Time: now})
 	}
-	if rest := res.ItemsFailed - listed; rest > 0 {
+	if rest := itemsFailed - listed; rest > 0 {
 		// Failures beyond the truncated list carry no type.
 		o.countType("Unlisted", rest)
 	}
@@ -678,17 +686,18 @@ func (o *orchestrator) progress() Progress {
 			Stuck:     int64(o.stuckCount()),
 			Failed:    int64(len(failed)),
 		},
-		Items:          ItemCounts{Processed: st.Counters.ItemsProcessed, Failed: st.Counters.ItemsFailed},
-		ItemsPerSecond: itemsPerSecond(st.Rate, st.StartTime, st.Counters.ItemsProcessed, o.now),
-		ByType:         st.ByType,
-		Recent:         st.Recent,
-		FailedPages:    failed,
-		Frontier:       Page{Number: st.Frontier, Cursor: st.FrontierCursor},
-		StartTime:      st.StartTime,
-		CompletionTime: o.endTime,
-		Runs:           st.Runs,
-		LastRedrive:    st.LastRedrive,
-		Counters:       st.Counters,
+		Items:            ItemCounts{Processed: st.Counters.ItemsProcessed, Failed: st.Counters.ItemsFailed},
+		ItemsPerSecond:   itemsPerSecond(st.Rate, st.StartTime, st.Counters.ItemsProcessed, o.now),
+		ByType:           st.ByType,
+		Recent:           st.Recent,
+		FailedPages:      failed,
+		Frontier:         Page{Number: st.Frontier, Cursor: st.FrontierCursor},
+		StartTime:        st.StartTime,
+		CompletionTime:   o.endTime,
+		LastProgressTime: lastSampleTime(st.Rate),
+		Runs:             st.Runs,
+		LastRedrive:      st.LastRedrive,
+		Counters:         st.Counters,
 	}
 }
 
@@ -704,6 +713,13 @@ func (o *orchestrator) failedCount() int64 {
 		}
 	}
 	return n
+}
+
+func lastSampleTime(samples []RateSample) time.Time {
+	if len(samples) == 0 {
+		return time.Time{}
+	}
+	return samples[len(samples)-1].Time
 }
 
 // sortedKeys returns a map's keys in order: the one way the workflow visits a map.
@@ -742,9 +758,13 @@ func orDefault(s, def string) string {
 	return s
 }
 
+// truncate cuts s to at most n bytes without splitting a UTF-8 character.
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
 	}
 	return s[:n]
 }

@@ -197,14 +197,14 @@ type State struct {
 	Parked       []ParkedPage `json:"parked,omitempty"`
 	StuckRetryAt *time.Time   `json:"stuckRetryAt,omitempty"`
 
-	Counters     Counters       `json:"counters"`
+	Counters     Counters         `json:"counters"`
 	ByType       map[string]int64 `json:"byType,omitempty"`
-	Recent       []Failure      `json:"recent,omitempty"`
-	HandlerQueue []Failure      `json:"handlerQueue,omitempty"`
-	LastRedrive  string         `json:"lastRedrive,omitempty"`
-	Rate         []RateSample   `json:"rate,omitempty"`
-	Tokens       float64        `json:"tokens"`
-	TokensAt     time.Time      `json:"tokensAt"`
+	Recent       []Failure        `json:"recent,omitempty"`
+	HandlerQueue []Failure        `json:"handlerQueue,omitempty"`
+	LastRedrive  string           `json:"lastRedrive,omitempty"`
+	Rate         []RateSample     `json:"rate,omitempty"`
+	Tokens       float64          `json:"tokens"`
+	TokensAt     time.Time        `json:"tokensAt"`
 }
 
 // Counters are the job's exact totals.
@@ -256,9 +256,11 @@ type Progress struct {
 	Frontier       Page         `json:"frontier"`
 	StartTime      time.Time    `json:"startTime"`
 	CompletionTime *time.Time   `json:"completionTime,omitempty"`
-	Runs           int          `json:"runs"`
-	LastRedrive    string       `json:"lastRedrive,omitempty"`
-	Counters       Counters     `json:"counters"`
+	// LastProgressTime is when a page last completed.
+	LastProgressTime time.Time `json:"lastProgressTime,omitzero"`
+	Runs             int       `json:"runs"`
+	LastRedrive      string    `json:"lastRedrive,omitempty"`
+	Counters         Counters  `json:"counters"`
 }
 
 // ParallelismStatus reports desired, effective and highest pages in flight.

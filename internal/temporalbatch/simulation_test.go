@@ -1,0 +1,385 @@
+package temporalbatch
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/converter"
+	tlog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/temporal-batch/temporal-batch/pkg/processor"
+)
+
+// Activity types the simulated jobs use.
+const (
+	simProcessorName = "simulated-processor"
+	simHandlerName   = "simulated-failure-handler"
+)
+
+// simDataSet is a page processor over a data set of items 0..items-1, paged
+// like the bundled synthetic processor: a page's cursor is the decimal offset
+// of its first item. It records what it saw so tests can check what a user of
+// the orchestrator would notice: which pages ran, when, and how many at once.
+type simDataSet struct {
+	items    int
+	pageSize int
+
+	// duration, when positive, is how long a successful page takes on the
+	// workflow clock: the page completes asynchronously through a timer, so
+	// that the test environment's clock moves as a server's would and several
+	// pages overlap deterministically. Zero completes pages at once.
+	duration time.Duration
+	// pageDuration, when set, overrides duration per page.
+	pageDuration func(page int64) time.Duration
+	// firstCursor is the cursor of page 0 (spec.processor.firstCursor).
+	firstCursor string
+	// noSignal: the processor does not signal EnqueuePage.
+	noSignal bool
+	// nextCursor: the processor returns the next cursor in its result.
+	nextCursor bool
+
+	// beforeEnqueue and afterEnqueue may fail an attempt, before and after the
+	// next page was enqueued; call counts the page's attempts across retries
+	// and re-runs, from 1.
+	beforeEnqueue func(page int64, call int) error
+	afterEnqueue  func(page int64, call int) error
+	// onStart runs first in every attempt, e.g. to send extra signals.
+	onStart func(env *testsuite.TestWorkflowEnvironment, page int64, call int)
+	// result adjusts a successful page's result, e.g. to report item failures.
+	result func(page int64, res *processor.PageResult)
+
+	env      atomic.Pointer[testsuite.TestWorkflowEnvironment]
+	inflight atomic.Int64
+	// clock is where the next run's workflow clock starts: where the last
+	// one stopped, so that runs of one job follow each other in time
+	// whatever the wall clock did meanwhile.
+	clock time.Time
+
+	mu         sync.Mutex
+	calls      map[int64]int
+	starts     []simStart
+	violations []string
+}
+
+// simStart is one attempt of a page as the processor saw it.
+type simStart struct {
+	Page int64
+	Call int
+	// At is the workflow clock when the attempt started.
+	At time.Time
+	// InFlight is the number of attempts running, this one included.
+	InFlight int64
+}
+
+func newSimDataSet(items, pageSize int) *simDataSet {
+	return &simDataSet{
+		items:    items,
+		pageSize: pageSize,
+		calls:    map[int64]int{},
+		clock:    time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC),
+	}
+}
+
+// pages is the number of pages; an empty data set still has its first,
+// empty page.
+func (d *simDataSet) pages() int64 { return max(int64((d.items+d.pageSize-1)/d.pageSize), 1) }
+
+func (d *simDataSet) cursor(page int64) string {
+	if page == 0 {
+		return d.firstCursor
+	}
+	return strconv.FormatInt(page*int64(d.pageSize), 10)
+}
+
+func (d *simDataSet) violate(format string, args ...any) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.violations = append(d.violations, fmt.Sprintf(format, args...))
+}
+
+func (d *simDataSet) process(ctx context.Context, in processor.PageInput) (processor.PageResult, error) {
+	env := d.env.Load()
+	n := in.Page.Number
+	running := d.inflight.Add(1)
+	async := false
+	defer func() {
+		if !async {
+			d.inflight.Add(-1)
+		}
+	}()
+
+	d.mu.Lock()
+	d.calls[n]++
+	call := d.calls[n]
+	d.starts = append(d.starts, simStart{Page: n, Call: call, At: env.Now(), InFlight: running})
+	d.mu.Unlock()
+
+	if n < 0 || n >= d.pages() {
+		d.violate("page %d started, but the data set has %d pages", n, d.pages())
+	}
+	if in.Page.Cursor != d.cursor(n) {
+		d.violate("page %d started at cursor %q, want %q", n, in.Page.Cursor, d.cursor(n))
+	}
+	if in.Page.Size != d.pageSize {
+		d.violate("page %d asked for %d items, want %d", n, in.Page.Size, d.pageSize)
+	}
+	if in.Job.WorkflowID == "" {
+		d.violate("page %d has no workflow ID to signal", n)
+	}
+
+	if d.onStart != nil {
+		d.onStart(env, n, call)
+	}
+	if d.beforeEnqueue != nil {
+		if err := d.beforeEnqueue(n, call); err != nil {
+			return processor.PageResult{}, err
+		}
+	}
+	first := int(n) * d.pageSize
+	end := min(first+d.pageSize, d.items)
+	hasNext := end < d.items
+	if hasNext && !d.noSignal && !enqueuedBefore(ctx) {
+		env.SignalWorkflow(processor.EnqueuePageSignal, processor.EnqueuePage{Number: n + 1, Cursor: strconv.Itoa(end)})
+		activity.RecordHeartbeat(ctx, processor.HeartbeatMarker{EnqueuedNext: true})
+	}
+	if d.afterEnqueue != nil {
+		if err := d.afterEnqueue(n, call); err != nil {
+			return processor.PageResult{}, err
+		}
+	}
+	res := processor.PageResult{ItemsProcessed: int64(end - first)}
+	if hasNext && d.nextCursor {
+		res.NextCursor = strconv.Itoa(end)
+	}
+	if d.result != nil {
+		d.result(n, &res)
+	}
+	duration := d.duration
+	if d.pageDuration != nil {
+		duration = d.pageDuration(n)
+	}
+	if duration <= 0 {
+		return res, nil
+	}
+	async = true
+	token := activity.GetInfo(ctx).TaskToken
+	env.RegisterDelayedCallback(func() {
+		d.inflight.Add(-1)
+		if err := env.CompleteActivity(token, res, nil); err != nil {
+			d.violate("complete page %d: %v", n, err)
+		}
+	}, duration)
+	return processor.PageResult{}, activity.ErrResultPending
+}
+
+// enqueuedBefore reports whether an earlier attempt of the page already
+// enqueued the next one, as the heartbeat marker of the contract says.
+func enqueuedBefore(ctx context.Context) bool {
+	if !activity.HasHeartbeatDetails(ctx) {
+		return false
+	}
+	var m processor.HeartbeatMarker
+	return activity.GetHeartbeatDetails(ctx, &m) == nil && m.EnqueuedNext
+}
+
+func (d *simDataSet) callsOf(page int64) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.calls[page]
+}
+
+func (d *simDataSet) startsSnapshot() []simStart {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return slices.Clone(d.starts)
+}
+
+func (d *simDataSet) maxInFlight() int64 {
+	m := int64(0)
+	for _, s := range d.startsSnapshot() {
+		m = max(m, s.InFlight)
+	}
+	return m
+}
+
+// requireContract fails the test when a page ran that should not have, or
+// with a wrong cursor.
+func (d *simDataSet) requireContract(t *testing.T) {
+	t.Helper()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	require.Empty(t, d.violations)
+}
+
+// simFailureSink is a failure handler activity that keeps every batch.
+type simFailureSink struct {
+	mu      sync.Mutex
+	batches []processor.FailureBatch
+}
+
+func (s *simFailureSink) handle(_ context.Context, b processor.FailureBatch) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.batches = append(s.batches, b)
+	return nil
+}
+
+func (s *simFailureSink) failures() []processor.FailureReport {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var all []processor.FailureReport
+	for _, b := range s.batches {
+		all = append(all, b.Failures...)
+	}
+	return all
+}
+
+// simInput is a job over d with the given parallelism and fast retries.
+func simInput(d *simDataSet, parallelism int) Input {
+	return Input{
+		Job:       processor.JobRef{Namespace: "shop", Name: "inflate-prices", WorkflowID: WorkflowID("shop", "inflate-prices", "uid")},
+		TaskQueue: "inflate-prices",
+		Processor: ProcessorSpec{
+			Name:        simProcessorName,
+			PageSize:    d.pageSize,
+			Args:        json.RawMessage(`{"percent":3}`),
+			FirstCursor: d.firstCursor,
+			Timeout:     time.Minute,
+			Delivery:    AtLeastOnce,
+		},
+		Retry: RetryPolicy{
+			InitialInterval:    time.Second,
+			BackoffCoefficient: 2,
+			MaximumInterval:    10 * time.Second,
+			MaximumAttempts:    5,
+		},
+		Desired: DesiredState{Generation: 1, Parallelism: parallelism},
+	}
+}
+
+// newSimEnv returns a test environment running the orchestrator with d as its
+// page processor; sink, when not nil, is registered as the failure handler.
+func newSimEnv(t *testing.T, d *simDataSet, sink *simFailureSink) *testsuite.TestWorkflowEnvironment {
+	t.Helper()
+	var suite testsuite.WorkflowTestSuite
+	// Failing pages are the point of many tests; their logs are noise.
+	suite.SetLogger(tlog.NewStructuredLogger(slog.New(slog.DiscardHandler)))
+	env := suite.NewTestWorkflowEnvironment()
+	env.SetTestTimeout(time.Minute)
+	env.SetStartTime(d.clock)
+	Register(env)
+	env.RegisterActivityWithOptions(d.process, activity.RegisterOptions{Name: simProcessorName})
+	if sink != nil {
+		env.RegisterActivityWithOptions(sink.handle, activity.RegisterOptions{Name: simHandlerName})
+	}
+	d.env.Store(env)
+	return env
+}
+
+// runSim runs one workflow of the job to its end. setup registers delayed
+// callbacks before the workflow starts.
+func runSim(t *testing.T, d *simDataSet, sink *simFailureSink, in Input, setup func(env *testsuite.TestWorkflowEnvironment)) *testsuite.TestWorkflowEnvironment {
+	t.Helper()
+	env := newSimEnv(t, d, sink)
+	if setup != nil {
+		setup(env)
+	}
+	env.ExecuteWorkflow(WorkflowType, in)
+	require.True(t, env.IsWorkflowCompleted())
+	d.clock = env.Now()
+	return env
+}
+
+// succeeded returns the Result of a workflow that succeeded.
+func succeeded(t *testing.T, env *testsuite.TestWorkflowEnvironment) Result {
+	t.Helper()
+	require.NoError(t, env.GetWorkflowError())
+	var res Result
+	require.NoError(t, env.GetWorkflowResult(&res))
+	require.Equal(t, StateSucceeded, res.Progress.State)
+	require.Equal(t, ReasonCompleted, res.Progress.Reason)
+	return res
+}
+
+// failedWith returns the application error a workflow failed with, and the
+// Result in its details, after checking its type.
+func failedWith(t *testing.T, env *testsuite.TestWorkflowEnvironment, errType string) (*temporal.ApplicationError, Result) {
+	t.Helper()
+	err := env.GetWorkflowError()
+	require.Error(t, err)
+	var appErr *temporal.ApplicationError
+	require.ErrorAs(t, err, &appErr)
+	require.Equal(t, errType, appErr.Type(), "%v", err)
+	var res Result
+	if appErr.HasDetails() {
+		require.NoError(t, appErr.Details(&res))
+	}
+	return appErr, res
+}
+
+// continuedAsNew returns the input a workflow continued as new with.
+func continuedAsNew(t *testing.T, env *testsuite.TestWorkflowEnvironment) Input {
+	t.Helper()
+	err := env.GetWorkflowError()
+	require.True(t, workflow.IsContinueAsNewError(err), "want continue-as-new, got %v", err)
+	var canErr *workflow.ContinueAsNewError
+	require.True(t, errors.As(err, &canErr))
+	require.Equal(t, WorkflowType, canErr.WorkflowType.Name)
+	var next Input
+	require.NoError(t, converter.GetDefaultDataConverter().FromPayloads(canErr.Input, &next))
+	return next
+}
+
+// queryProgress asks the workflow for its progress.
+func queryProgress(t *testing.T, env *testsuite.TestWorkflowEnvironment) Progress {
+	t.Helper()
+	v, err := env.QueryWorkflow(QueryProgress)
+	require.NoError(t, err)
+	var p Progress
+	require.NoError(t, v.Get(&p))
+	return p
+}
+
+// progressAt queries the progress at a time on the workflow clock, relative to
+// the start; read the pointer after the workflow finished.
+func progressAt(env *testsuite.TestWorkflowEnvironment, after time.Duration) *Progress {
+	p := &Progress{}
+	env.RegisterDelayedCallback(func() {
+		v, err := env.QueryWorkflow(QueryProgress)
+		if err == nil {
+			err = v.Get(p)
+		}
+		if err != nil {
+			p.Message = "query failed: " + err.Error()
+		}
+	}, after)
+	return p
+}
+
+// requireCompleteJob checks the totals of a job that processed every item of d.
+func requireCompleteJob(t *testing.T, d *simDataSet, p Progress) {
+	t.Helper()
+	require.Equal(t, d.pages(), p.Pages.Completed, "pages completed")
+	require.Equal(t, d.pages(), p.Counters.PagesCompleted)
+	require.Equal(t, int64(d.items)-p.Items.Failed, p.Items.Processed, "items processed")
+	require.Zero(t, p.Pages.InFlight)
+	require.Zero(t, p.Pages.Pending)
+	require.Zero(t, p.Pages.Stuck)
+	require.Equal(t, d.pages()-1, p.Frontier.Number, "the last page is the frontier")
+	require.Equal(t, d.cursor(d.pages()-1), p.Frontier.Cursor)
+	d.requireContract(t)
+}
