@@ -9,11 +9,23 @@ export GOFLAGS ?= -buildvcs=false
 TEMPORAL_CLI_VERSION := v1.5.1
 TEMPORAL_CLI := $(BIN)/temporal-$(TEMPORAL_CLI_VERSION)
 WORKFLOWCHECK := $(BIN)/workflowcheck-v0.6.0
-export TEMPORAL_CLI
+CONTROLLER_GEN := $(BIN)/controller-gen-v0.23.0
+KUBE_VERSION := v1.37.2
+ETCD_VERSION := v3.6.8
+# envtest's binaries (kube-apiserver, etcd, kubectl), built from Go modules.
+KUBEBUILDER_ASSETS := $(BIN)/k8s-$(KUBE_VERSION)
+ENVTEST_BINS := $(KUBEBUILDER_ASSETS)/kube-apiserver $(KUBEBUILDER_ASSETS)/etcd $(KUBEBUILDER_ASSETS)/kubectl
+export TEMPORAL_CLI KUBEBUILDER_ASSETS
 
 TEST_TIMEOUT ?= 30m
 BENCH_PAGES ?= 2000
 BENCH_PARALLELISM ?= 8
+BENCH_ROUNDS ?= 3
+# More flags for hack/bench, e.g. BENCH_FLAGS="-markdown -page-time 1s".
+BENCH_FLAGS ?=
+# More flags for hack/demo and hack/dev, e.g. DEMO_FLAGS="-items 200000", DEV_FLAGS="-fresh".
+DEMO_FLAGS ?=
+DEV_FLAGS ?=
 
 .PHONY: help
 help: ## Show the targets.
@@ -22,7 +34,7 @@ help: ## Show the targets.
 ##@ Tools, built from Go modules and cached under bin/ by version.
 
 .PHONY: tools
-tools: $(TEMPORAL_CLI) $(WORKFLOWCHECK) ## Build the Temporal dev server and linters into bin/.
+tools: $(TEMPORAL_CLI) $(WORKFLOWCHECK) $(CONTROLLER_GEN) $(ENVTEST_BINS) ## Build the Temporal dev server, kube-apiserver, etcd, kubectl and linters into bin/.
 
 $(TEMPORAL_CLI): hack/temporal/go.mod hack/temporal/go.sum
 	@mkdir -p $(BIN)
@@ -32,6 +44,41 @@ $(TEMPORAL_CLI): hack/temporal/go.mod hack/temporal/go.sum
 $(WORKFLOWCHECK): hack/tools/go.mod hack/tools/go.sum
 	@mkdir -p $(BIN)
 	cd hack/tools && $(GO) build -o $@ go.temporal.io/sdk/contrib/tools/workflowcheck
+
+$(CONTROLLER_GEN): hack/tools/go.mod hack/tools/go.sum
+	@mkdir -p $(BIN)
+	cd hack/tools && $(GO) build -o $@ sigs.k8s.io/controller-tools/cmd/controller-gen
+
+$(KUBEBUILDER_ASSETS)/kube-apiserver: hack/kube/go.mod hack/kube/go.sum
+	@mkdir -p $(KUBEBUILDER_ASSETS)
+	@echo ">> building kube-apiserver $(KUBE_VERSION); several minutes the first time"
+	cd hack/kube && $(GO) build -o $@.tmp k8s.io/kubernetes/cmd/kube-apiserver && mv $@.tmp $@
+
+$(KUBEBUILDER_ASSETS)/kubectl: hack/kube/go.mod hack/kube/go.sum
+	@mkdir -p $(KUBEBUILDER_ASSETS)
+	cd hack/kube && $(GO) build -o $@.tmp k8s.io/kubernetes/cmd/kubectl && mv $@.tmp $@
+
+$(KUBEBUILDER_ASSETS)/etcd: hack/etcd/go.mod hack/etcd/go.sum
+	@mkdir -p $(KUBEBUILDER_ASSETS)
+	cd hack/etcd && $(GO) build -o $@.tmp go.etcd.io/etcd/server/v3 && mv $@.tmp $@
+
+##@ Generated code and manifests
+
+CRD_FILE := config/crd/bases/batch.temporalbatch.io_batchjobs.yaml
+
+.PHONY: manifests
+manifests: $(CONTROLLER_GEN) ## Write the CRD and RBAC from the Go markers.
+	$(CONTROLLER_GEN) rbac:roleName=manager-role crd:generateEmbeddedObjectMeta=true paths="./api/...;./internal/controller/..." output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
+	$(GO) run ./hack/trimcrd $(CRD_FILE)
+
+.PHONY: generate
+generate: $(CONTROLLER_GEN) ## Write the DeepCopy methods.
+	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths="./api/..."
+
+.PHONY: verify
+verify: manifests generate ## Fail when generated files are stale.
+	@git diff --exit-code -- config api || { echo "generated files are stale: run 'make manifests generate' and commit the result"; exit 1; }
+	@test -z "$$(git status --porcelain -- config api)" || { git status --porcelain -- config api; echo "generated files are not committed"; exit 1; }
 
 ##@ Development
 
@@ -50,7 +97,7 @@ lint: $(WORKFLOWCHECK) ## gofmt, go vet and workflowcheck (workflow determinism)
 	$(WORKFLOWCHECK) ./internal/temporalbatch/...
 
 .PHONY: test
-test: $(TEMPORAL_CLI) build ## Unit and integration tests (starts its own Temporal dev server).
+test: $(TEMPORAL_CLI) $(ENVTEST_BINS) build ## Unit, integration and envtest suites (they start their own servers).
 	$(GO) test -timeout $(TEST_TIMEOUT) -count=1 ./...
 
 .PHONY: test-unit
@@ -59,7 +106,15 @@ test-unit: ## Unit tests only (no servers).
 
 .PHONY: bench
 bench: $(TEMPORAL_CLI) ## Orchestrator throughput against a no-orchestration baseline on one dev server.
-	$(GO) run ./hack/bench -pages $(BENCH_PAGES) -parallelism $(BENCH_PARALLELISM)
+	$(GO) run ./hack/bench -pages $(BENCH_PAGES) -parallelism $(BENCH_PARALLELISM) -rounds $(BENCH_ROUNDS) $(BENCH_FLAGS)
+
+.PHONY: demo
+demo: $(TEMPORAL_CLI) $(ENVTEST_BINS) build ## Run a sample job end to end on a local control plane, with live progress.
+	$(GO) run ./hack/demo $(DEMO_FLAGS)
+
+.PHONY: dev
+dev: $(TEMPORAL_CLI) $(ENVTEST_BINS) build ## Run the operator locally (kube-apiserver, Temporal, manager, workers) until Ctrl-C.
+	$(GO) run ./hack/dev $(DEV_FLAGS)
 
 .PHONY: clean
 clean: ## Remove built binaries (keeps cached tools).

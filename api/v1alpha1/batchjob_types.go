@@ -1,0 +1,415 @@
+package v1alpha1
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// BatchJobSpec says which data set to process, how, and how fast.
+//
+// Only parallelism, suspend, rampUp and rateLimit may change once the job exists;
+// everything else is fixed at creation (create a new BatchJob to change it).
+// Defaults are written the way Go formats durations ("5m0s"), so that a typed
+// client reading and writing the object back changes nothing.
+//
+// +kubebuilder:validation:XValidation:rule="!has(self.rampUp) || self.rampUp.from <= self.parallelism || self.parallelism == 0",message="spec.rampUp.from must not exceed spec.parallelism: lower rampUp.from or raise parallelism",fieldPath=".rampUp.from"
+// +kubebuilder:validation:XValidation:rule="self.taskQueue == oldSelf.taskQueue",message="spec.taskQueue is immutable once the job started: create a new BatchJob to change it",fieldPath=".taskQueue"
+// +kubebuilder:validation:XValidation:rule="self.processor == oldSelf.processor",message="spec.processor is immutable once the job started: create a new BatchJob to change it",fieldPath=".processor"
+// +kubebuilder:validation:XValidation:rule="self.retry == oldSelf.retry",message="spec.retry is immutable once the job started: create a new BatchJob to change it",fieldPath=".retry"
+// +kubebuilder:validation:XValidation:rule="has(self.failurePolicy) == has(oldSelf.failurePolicy) && (!has(self.failurePolicy) || self.failurePolicy == oldSelf.failurePolicy)",message="spec.failurePolicy is immutable once the job started: create a new BatchJob to change it",fieldPath=".failurePolicy"
+// +kubebuilder:validation:XValidation:rule="has(self.worker) == has(oldSelf.worker) && (!has(self.worker) || self.worker == oldSelf.worker)",message="spec.worker is immutable once the job started: create a new BatchJob to change it",fieldPath=".worker"
+// +kubebuilder:validation:XValidation:rule="self.cancellationPolicy == oldSelf.cancellationPolicy",message="spec.cancellationPolicy is immutable once the job started: create a new BatchJob to change it",fieldPath=".cancellationPolicy"
+type BatchJobSpec struct {
+	// TaskQueue is the Temporal task queue the page processors poll.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=1000
+	TaskQueue string `json:"taskQueue"`
+
+	// Processor is the page processor: its activity type and how each page runs.
+	// +required
+	Processor ProcessorSpec `json:"processor"`
+
+	// Parallelism is the most pages in flight at once. 0 holds new pages back
+	// like suspend.
+	// +optional
+	// +kubebuilder:default=1
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=10000
+	Parallelism *int32 `json:"parallelism,omitempty"`
+
+	// Suspend, when true, starts no new pages; pages in flight finish. Set it
+	// back to false to resume.
+	// +optional
+	// +kubebuilder:default=false
+	Suspend bool `json:"suspend,omitempty"`
+
+	// RampUp grows the effective parallelism from rampUp.from to parallelism,
+	// by rampUp.step every rampUp.every, from the start and on each resume.
+	// +optional
+	RampUp *RampUpSpec `json:"rampUp,omitempty"`
+
+	// RateLimit caps page starts per second.
+	// +optional
+	RateLimit *RateLimitSpec `json:"rateLimit,omitempty"`
+
+	// Retry is the per-page retry policy for AtLeastOnce delivery.
+	// +optional
+	// +kubebuilder:default={}
+	Retry RetrySpec `json:"retry"`
+
+	// FailurePolicy says when failed pages fail the job and who hears of failures.
+	// +optional
+	FailurePolicy *FailurePolicySpec `json:"failurePolicy,omitempty"`
+
+	// Worker, when set, makes the operator run the page processors: a
+	// Deployment named <job>-workers, scaled to the parallelism in effect.
+	// +optional
+	Worker *WorkerSpec `json:"worker,omitempty"`
+
+	// CancellationPolicy says what deleting the job does to its workflow:
+	// Cancel (in-flight pages are cancelled and the final progress recorded),
+	// Terminate (stopped at once), or Abandon (left running).
+	// +optional
+	// +kubebuilder:default=Cancel
+	CancellationPolicy CancellationPolicy `json:"cancellationPolicy,omitempty"`
+
+	// TTLSecondsAfterFinished deletes the job this many seconds after it
+	// finished (Complete or Failed).
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	TTLSecondsAfterFinished *int32 `json:"ttlSecondsAfterFinished,omitempty"`
+}
+
+// ProcessorSpec names the page processor and how each page runs.
+type ProcessorSpec struct {
+	// Name is the activity type of the page processor.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=255
+	Name string `json:"name"`
+
+	// PageSize is the number of items asked of each page.
+	// +optional
+	// +kubebuilder:default=100
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100000
+	PageSize int32 `json:"pageSize,omitempty"`
+
+	// Args is free-form JSON passed to every page. It is read when the job
+	// starts; later edits do not reach the running job.
+	// +optional
+	Args *apiextensionsv1.JSON `json:"args,omitempty"`
+
+	// FirstCursor is the opaque cursor of page 0.
+	// +optional
+	// +kubebuilder:validation:MaxLength=4096
+	FirstCursor string `json:"firstCursor,omitempty"`
+
+	// Timeout is the start-to-close timeout of one page attempt.
+	// +optional
+	// +kubebuilder:default="5m0s"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[-+]?(0|(([0-9]+([.][0-9]*)?|[.][0-9]+)(ns|us|µs|μs|ms|s|m|h))+)$') && duration(self) > duration('0s')",message="spec.processor.timeout must be a positive duration, e.g. 5m or 1h30m"
+	Timeout *metav1.Duration `json:"timeout,omitempty"`
+
+	// HeartbeatTimeout fails an attempt that has not heartbeated for this
+	// long; 0 disables it.
+	// +optional
+	// +kubebuilder:default="30s"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[-+]?(0|(([0-9]+([.][0-9]*)?|[.][0-9]+)(ns|us|µs|μs|ms|s|m|h))+)$') && duration(self) >= duration('0s')",message="spec.processor.heartbeatTimeout must be a duration that is not negative, e.g. 30s; use 0s to disable it"
+	HeartbeatTimeout *metav1.Duration `json:"heartbeatTimeout,omitempty"`
+
+	// Delivery is AtLeastOnce (pages retry by spec.retry) or AtMostOnce
+	// (exactly one attempt per page).
+	// +optional
+	// +kubebuilder:default=AtLeastOnce
+	Delivery Delivery `json:"delivery,omitempty"`
+}
+
+// Delivery says how often a page may be attempted.
+// +kubebuilder:validation:Enum=AtLeastOnce;AtMostOnce
+type Delivery string
+
+const (
+	DeliveryAtLeastOnce Delivery = "AtLeastOnce"
+	DeliveryAtMostOnce  Delivery = "AtMostOnce"
+)
+
+// CancellationPolicy says what deleting a job does to its workflow.
+// +kubebuilder:validation:Enum=Cancel;Terminate;Abandon
+type CancellationPolicy string
+
+const (
+	CancellationCancel    CancellationPolicy = "Cancel"
+	CancellationTerminate CancellationPolicy = "Terminate"
+	CancellationAbandon   CancellationPolicy = "Abandon"
+)
+
+// RampUpSpec grows the effective parallelism step by step.
+type RampUpSpec struct {
+	// From is the effective parallelism at the start.
+	// +required
+	// +kubebuilder:validation:Minimum=1
+	From int32 `json:"from"`
+	// Step is added every interval.
+	// +optional
+	// +kubebuilder:default=1
+	// +kubebuilder:validation:Minimum=1
+	Step int32 `json:"step,omitempty"`
+	// Every is the interval between steps.
+	// +required
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[-+]?(0|(([0-9]+([.][0-9]*)?|[.][0-9]+)(ns|us|µs|μs|ms|s|m|h))+)$') && duration(self) > duration('0s')",message="spec.rampUp.every must be a positive duration, e.g. 30s"
+	Every metav1.Duration `json:"every"`
+}
+
+// RateLimitSpec caps page starts.
+type RateLimitSpec struct {
+	// PagesPerSecond is a positive decimal, e.g. "5" or "0.5".
+	// +required
+	// +kubebuilder:validation:MaxLength=20
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?|[.][0-9]+)$') && double(self) > 0.0",message="spec.rateLimit.pagesPerSecond must be a decimal greater than 0, e.g. \"5\" or \"0.5\"; omit rateLimit for no limit"
+	PagesPerSecond string `json:"pagesPerSecond"`
+}
+
+// RetrySpec is the per-page retry policy.
+// +kubebuilder:validation:XValidation:rule="!has(self.initialInterval) || !has(self.maximumInterval) || !self.initialInterval.matches('^[-+]?(0|(([0-9]+([.][0-9]*)?|[.][0-9]+)(ns|us|µs|μs|ms|s|m|h))+)$') || !self.maximumInterval.matches('^[-+]?(0|(([0-9]+([.][0-9]*)?|[.][0-9]+)(ns|us|µs|μs|ms|s|m|h))+)$') || duration(self.initialInterval) <= duration(self.maximumInterval)",message="spec.retry.initialInterval must not exceed spec.retry.maximumInterval: lower the first or raise the second",fieldPath=".initialInterval"
+type RetrySpec struct {
+	// InitialInterval is the wait before the first retry.
+	// +optional
+	// +kubebuilder:default="1s"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[-+]?(0|(([0-9]+([.][0-9]*)?|[.][0-9]+)(ns|us|µs|μs|ms|s|m|h))+)$') && duration(self) > duration('0s')",message="spec.retry.initialInterval must be a positive duration, e.g. 1s"
+	InitialInterval *metav1.Duration `json:"initialInterval,omitempty"`
+	// BackoffCoefficient multiplies the wait after each retry; a decimal >= 1.
+	// +optional
+	// +kubebuilder:default="2"
+	// +kubebuilder:validation:MaxLength=20
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[0-9]+([.][0-9]+)?$') && double(self) >= 1.0",message="spec.retry.backoffCoefficient must be a decimal of at least 1, e.g. \"2\" or \"1.5\""
+	BackoffCoefficient string `json:"backoffCoefficient,omitempty"`
+	// MaximumInterval caps the wait between retries.
+	// +optional
+	// +kubebuilder:default="1m0s"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[-+]?(0|(([0-9]+([.][0-9]*)?|[.][0-9]+)(ns|us|µs|μs|ms|s|m|h))+)$') && duration(self) > duration('0s')",message="spec.retry.maximumInterval must be a positive duration, e.g. 1m"
+	MaximumInterval *metav1.Duration `json:"maximumInterval,omitempty"`
+	// MaximumAttempts per page; then the page is stuck and frees its slot.
+	// +optional
+	// +kubebuilder:default=10
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1000
+	MaximumAttempts int32 `json:"maximumAttempts,omitempty"`
+	// NonRetryableErrorTypes fail a page for good on the first error of these types.
+	// +optional
+	// +kubebuilder:validation:MaxItems=100
+	// +listType=set
+	NonRetryableErrorTypes []string `json:"nonRetryableErrorTypes,omitempty"`
+	// StuckPageRetryInterval: stuck pages are retried at this pace once the
+	// rest of the work drained; 0 fails them for good instead.
+	// +optional
+	// +kubebuilder:default="5m0s"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[-+]?(0|(([0-9]+([.][0-9]*)?|[.][0-9]+)(ns|us|µs|μs|ms|s|m|h))+)$') && duration(self) >= duration('0s')",message="spec.retry.stuckPageRetryInterval must be a duration that is not negative, e.g. 5m; use 0s to fail stuck pages"
+	StuckPageRetryInterval *metav1.Duration `json:"stuckPageRetryInterval,omitempty"`
+}
+
+// FailurePolicySpec says when failed pages fail the job.
+type FailurePolicySpec struct {
+	// MaxFailedPages fails the job once more pages than this failed for good;
+	// omit it to never fail the job for failed pages (they are listed in
+	// status and can be re-driven).
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=500
+	MaxFailedPages *int32 `json:"maxFailedPages,omitempty"`
+	// Handler is an activity type on spec.taskQueue called with batches of
+	// new failures.
+	// +optional
+	// +kubebuilder:validation:MaxLength=255
+	Handler string `json:"handler,omitempty"`
+}
+
+// WorkerSpec is the Deployment that runs the page processors.
+type WorkerSpec struct {
+	// PagesPerPod is how many pages one pod processes at once; replicas =
+	// ceil(effective parallelism / pagesPerPod).
+	// +optional
+	// +kubebuilder:default=1
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1000
+	PagesPerPod int32 `json:"pagesPerPod,omitempty"`
+	// Template is the pod template. The operator injects TEMPORAL_ADDRESS,
+	// TEMPORAL_NAMESPACE, TEMPORAL_TASK_QUEUE, TEMPORAL_BATCH_PAGES_PER_POD and
+	// TEMPORAL_BATCH_JOB into every container.
+	// +required
+	// +kubebuilder:validation:XValidation:rule="has(self.spec) && has(self.spec.containers) && size(self.spec.containers) > 0",message="spec.worker.template.spec.containers must name at least one container",fieldPath=".spec.containers"
+	Template corev1.PodTemplateSpec `json:"template"`
+}
+
+// BatchJobPhase is a one-word summary of the job.
+// +kubebuilder:validation:Enum=Pending;Running;Suspended;Succeeded;Failed
+type BatchJobPhase string
+
+const (
+	PhasePending   BatchJobPhase = "Pending"
+	PhaseRunning   BatchJobPhase = "Running"
+	PhaseSuspended BatchJobPhase = "Suspended"
+	PhaseSucceeded BatchJobPhase = "Succeeded"
+	PhaseFailed    BatchJobPhase = "Failed"
+)
+
+// BatchJobStatus is the job's progress as the orchestrator reports it.
+type BatchJobStatus struct {
+	// ObservedGeneration is the generation the controller last acted on.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// Phase: Pending, Running, Suspended, Succeeded or Failed.
+	// +optional
+	Phase BatchJobPhase `json:"phase,omitempty"`
+	// Conditions: Complete, Failed, Suspended, Progressing and Ready.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+	// Workflow is the orchestrator workflow.
+	// +optional
+	Workflow *WorkflowRef `json:"workflow,omitempty"`
+	// StartTime is when the workflow started.
+	// +optional
+	StartTime *metav1.Time `json:"startTime,omitempty"`
+	// CompletionTime is when the job finished.
+	// +optional
+	CompletionTime *metav1.Time `json:"completionTime,omitempty"`
+	// Parallelism: desired, in effect, and the most pages seen in flight.
+	// +optional
+	Parallelism ParallelismStatus `json:"parallelism,omitempty"`
+	// Pages by state.
+	// +optional
+	Pages PageStatus `json:"pages,omitempty"`
+	// Items processed and failed.
+	// +optional
+	Items ItemStatus `json:"items,omitempty"`
+	// ItemsPerSecond is the recent throughput, a decimal.
+	// +optional
+	ItemsPerSecond string `json:"itemsPerSecond,omitempty"`
+	// Failures by type and the most recent ones.
+	// +optional
+	Failures *FailureStatus `json:"failures,omitempty"`
+	// Workers is the worker Deployment's replicas, when spec.worker is set.
+	// +optional
+	Workers *WorkerStatus `json:"workers,omitempty"`
+	// LastRedrive is the value of the batch.temporalbatch.io/redrive
+	// annotation last acted on.
+	// +optional
+	LastRedrive string `json:"lastRedrive,omitempty"`
+}
+
+// WorkflowRef locates the orchestrator workflow.
+type WorkflowRef struct {
+	Namespace string `json:"namespace"`
+	ID        string `json:"id"`
+	// +optional
+	RunID string `json:"runId,omitempty"`
+}
+
+// ParallelismStatus reports parallelism.
+type ParallelismStatus struct {
+	// Desired is spec.parallelism as the workflow applied it.
+	Desired int32 `json:"desired"`
+	// Effective is the pages allowed in flight now (ramp-up, suspend).
+	Effective int32 `json:"effective"`
+	// MaxAchieved is the most pages seen in flight at once.
+	MaxAchieved int32 `json:"maxAchieved"`
+}
+
+// PageStatus counts pages by state.
+type PageStatus struct {
+	Completed int64 `json:"completed"`
+	InFlight  int64 `json:"inFlight"`
+	Pending   int64 `json:"pending"`
+	// Stuck pages exhausted their retries and wait for stuckPageRetryInterval.
+	Stuck int64 `json:"stuck"`
+	// Failed pages failed for good; re-drive runs them again.
+	Failed int64 `json:"failed"`
+}
+
+// ItemStatus counts items.
+type ItemStatus struct {
+	Processed int64 `json:"processed"`
+	Failed    int64 `json:"failed"`
+}
+
+// FailureStatus summarises failures.
+type FailureStatus struct {
+	// ByType counts failures (failed pages and failed items) by error type.
+	// +optional
+	ByType map[string]int64 `json:"byType,omitempty"`
+	// Recent failures, newest first, at most 10.
+	// +optional
+	// +kubebuilder:validation:MaxItems=10
+	Recent []FailureRecord `json:"recent,omitempty"`
+}
+
+// FailureRecord is one failure: a page, or an item when Item is set.
+type FailureRecord struct {
+	Page int64 `json:"page"`
+	// +optional
+	Cursor string `json:"cursor,omitempty"`
+	// +optional
+	Item string `json:"item,omitempty"`
+	Type string `json:"type"`
+	// +optional
+	Message string `json:"message,omitempty"`
+	// +optional
+	Time *metav1.Time `json:"time,omitempty"`
+}
+
+// WorkerStatus reports the worker Deployment.
+type WorkerStatus struct {
+	Replicas      int32 `json:"replicas"`
+	ReadyReplicas int32 `json:"readyReplicas"`
+}
+
+// BatchJob runs a page processor over a whole data set on Temporal, in
+// parallel and under control.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=tbj,categories=temporal
+// +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
+// +kubebuilder:printcolumn:name="Pages",type=integer,JSONPath=`.status.pages.completed`
+// +kubebuilder:printcolumn:name="Items",type=integer,JSONPath=`.status.items.processed`
+// +kubebuilder:printcolumn:name="Failed",type=integer,JSONPath=`.status.items.failed`
+// +kubebuilder:printcolumn:name="Parallelism",type=integer,JSONPath=`.status.parallelism.effective`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type BatchJob struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// +required
+	Spec BatchJobSpec `json:"spec"`
+	// +optional
+	Status BatchJobStatus `json:"status,omitempty"`
+}
+
+// BatchJobList is a list of BatchJobs.
+//
+// +kubebuilder:object:root=true
+type BatchJobList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []BatchJob `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&BatchJob{}, &BatchJobList{})
+}

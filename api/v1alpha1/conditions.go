@@ -1,0 +1,62 @@
+package v1alpha1
+
+// Condition types of a BatchJob. Each carries observedGeneration.
+const (
+	// ConditionComplete is True when every page finished and the job succeeded.
+	ConditionComplete = "Complete"
+	// ConditionFailed is True when the job failed; the reason says why.
+	ConditionFailed = "Failed"
+	// ConditionSuspended is True while spec.suspend holds new pages back.
+	ConditionSuspended = "Suspended"
+	// ConditionProgressing is True while pages run, False with a reason when stalled or finished.
+	ConditionProgressing = "Progressing"
+	// ConditionReady is kstatus-style readiness: the job is accepted and healthy.
+	ConditionReady = "Ready"
+)
+
+// Condition reasons.
+const (
+	// ReasonCompleted: every page finished.
+	ReasonCompleted = "Completed"
+	// ReasonPagesFailed: more pages failed for good than failurePolicy.maxFailedPages.
+	ReasonPagesFailed = "PagesFailed"
+	// ReasonChainBroken: the page holding the frontier failed for good before enqueuing its successor.
+	ReasonChainBroken = "ChainBroken"
+	// ReasonTooManyFailedPages: more pages failed or are stuck than the orchestrator tracks.
+	ReasonTooManyFailedPages = "TooManyFailedPages"
+	// ReasonWorkflowFailed: the workflow ended in a way the job cannot account for (terminated, timed out).
+	ReasonWorkflowFailed = "WorkflowFailed"
+	// ReasonWorkflowCancelled: the workflow was cancelled outside the operator.
+	ReasonWorkflowCancelled = "WorkflowCancelled"
+	// ReasonInvalidSpec: the orchestrator rejected the spec.
+	ReasonInvalidSpec = "InvalidSpec"
+
+	// ReasonStarting: the workflow is being started.
+	ReasonStarting = "Starting"
+	// ReasonRunning: pages are running.
+	ReasonRunning = "Running"
+	// ReasonRampingUp: the effective parallelism is still growing.
+	ReasonRampingUp = "RampingUp"
+	// ReasonSuspended: spec.suspend is true.
+	ReasonSuspended = "Suspended"
+	// ReasonResumed: spec.suspend is false.
+	ReasonResumed = "Resumed"
+	// ReasonStalled: pages are pending but none completed for a while.
+	ReasonStalled = "Stalled"
+	// ReasonFinished: the job finished (see Complete or Failed).
+	ReasonFinished = "Finished"
+	// ReasonTemporalUnavailable: the Temporal server does not answer.
+	ReasonTemporalUnavailable = "TemporalUnavailable"
+	// ReasonNamespaceNotFound: the Temporal namespace does not exist.
+	ReasonNamespaceNotFound = "NamespaceNotFound"
+	// ReasonAccepted: the job is accepted and its workflow runs.
+	ReasonAccepted = "Accepted"
+)
+
+// Annotations.
+const (
+	// AnnotationRedrive asks for a re-drive when set to a new value.
+	AnnotationRedrive = "batch.temporalbatch.io/redrive"
+	// Finalizer applies spec.cancellationPolicy before the job goes away.
+	Finalizer = "batch.temporalbatch.io/workflow"
+)

@@ -1,0 +1,597 @@
+package v1alpha1_test
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	batchv1alpha1 "github.com/temporal-batch/temporal-batch/api/v1alpha1"
+)
+
+const fieldOwner = client.FieldOwner("admission-suite")
+
+var jobSeq atomic.Int64
+
+// newJob builds a BatchJob from the YAML of its spec, with a name of its own.
+func newJob(specYAML string) *unstructured.Unstructured {
+	var spec map[string]any
+	ExpectWithOffset(1, yaml.Unmarshal([]byte(specYAML), &spec)).To(Succeed())
+	u := &unstructured.Unstructured{Object: map[string]any{"spec": spec}}
+	u.SetAPIVersion(batchv1alpha1.GroupVersion.String())
+	u.SetKind("BatchJob")
+	u.SetNamespace(testNamespace)
+	u.SetName(fmt.Sprintf("job-%d", jobSeq.Add(1)))
+	return u
+}
+
+// apply server-side applies obj, as kubectl apply --server-side and GitOps
+// tools do. obj stays the manifest: the client writes the answer into a copy.
+func apply(obj *unstructured.Unstructured) error {
+	return k8sClient.Apply(ctx, client.ApplyConfigurationFromUnstructured(obj.DeepCopy()), fieldOwner, client.ForceOwnership)
+}
+
+func get(obj *unstructured.Unstructured) *unstructured.Unstructured {
+	got := &unstructured.Unstructured{}
+	got.SetGroupVersionKind(obj.GroupVersionKind())
+	ExpectWithOffset(1, k8sClient.Get(ctx, client.ObjectKeyFromObject(obj), got)).To(Succeed())
+	return got
+}
+
+func nestedInt64(obj *unstructured.Unstructured, path ...string) int64 {
+	v, found, err := unstructured.NestedInt64(obj.Object, path...)
+	ExpectWithOffset(1, err).NotTo(HaveOccurred())
+	ExpectWithOffset(1, found).To(BeTrue(), "%v is not set", path)
+	return v
+}
+
+// beInvalidWith matches the apiserver's 422 Invalid error carrying msg.
+func beInvalidWith(msg string) OmegaMatcher {
+	return SatisfyAll(
+		WithTransform(apierrors.IsInvalid, BeTrue()),
+		MatchError(ContainSubstring(msg)),
+	)
+}
+
+const workerTemplate = `
+    metadata: {labels: {app: inflate-prices}}
+    spec:
+      containers:
+      - name: worker
+        image: ghcr.io/temporal-batch/example-worker:latest`
+
+var _ = Describe("BatchJob admission", func() {
+	DescribeTable("rejects an invalid spec with a message naming the field and the fix",
+		func(specYAML, message string) {
+			err := apply(newJob(specYAML))
+			Expect(err).To(beInvalidWith(message))
+			GinkgoWriter.Println(err.Error())
+		},
+		Entry("missing taskQueue", `
+processor: {name: InflateProductPrices}`,
+			`spec.taskQueue: Required value`),
+		Entry("empty taskQueue", `
+taskQueue: ""
+processor: {name: InflateProductPrices}`,
+			`spec.taskQueue in body should be at least 1 chars long`),
+		Entry("missing processor", `
+taskQueue: q`,
+			`spec.processor: Required value`),
+		Entry("empty processor.name", `
+taskQueue: q
+processor: {name: ""}`,
+			`spec.processor.name in body should be at least 1 chars long`),
+		Entry("processor.pageSize 0", `
+taskQueue: q
+processor: {name: P, pageSize: 0}`,
+			`spec.processor.pageSize in body should be greater than or equal to 1`),
+		Entry("processor.pageSize 100001", `
+taskQueue: q
+processor: {name: P, pageSize: 100001}`,
+			`spec.processor.pageSize in body should be less than or equal to 100000`),
+		Entry("parallelism -1", `
+taskQueue: q
+processor: {name: P}
+parallelism: -1`,
+			`spec.parallelism in body should be greater than or equal to 0`),
+		Entry("parallelism 10001", `
+taskQueue: q
+processor: {name: P}
+parallelism: 10001`,
+			`spec.parallelism in body should be less than or equal to 10000`),
+		Entry("processor.delivery not in the enum", `
+taskQueue: q
+processor: {name: P, delivery: ExactlyOnce}`,
+			`spec.processor.delivery: Unsupported value: "ExactlyOnce": supported values: "AtLeastOnce", "AtMostOnce"`),
+		Entry("cancellationPolicy not in the enum", `
+taskQueue: q
+processor: {name: P}
+cancellationPolicy: Delete`,
+			`spec.cancellationPolicy: Unsupported value: "Delete": supported values: "Cancel", "Terminate", "Abandon"`),
+		Entry("processor.timeout 0s", `
+taskQueue: q
+processor: {name: P, timeout: 0s}`,
+			`spec.processor.timeout must be a positive duration, e.g. 5m or 1h30m`),
+		Entry("processor.timeout not a duration", `
+taskQueue: q
+processor: {name: P, timeout: 5 minutes}`,
+			`spec.processor.timeout must be a positive duration, e.g. 5m or 1h30m`),
+		Entry("negative processor.heartbeatTimeout", `
+taskQueue: q
+processor: {name: P, heartbeatTimeout: -1s}`,
+			`spec.processor.heartbeatTimeout must be a duration that is not negative, e.g. 30s; use 0s to disable it`),
+		Entry("rampUp.from above parallelism", `
+taskQueue: q
+processor: {name: P}
+parallelism: 4
+rampUp: {from: 5, every: 10s}`,
+			`spec.rampUp.from must not exceed spec.parallelism: lower rampUp.from or raise parallelism`),
+		Entry("rampUp.from 0", `
+taskQueue: q
+processor: {name: P}
+parallelism: 4
+rampUp: {from: 0, every: 10s}`,
+			`spec.rampUp.from in body should be greater than or equal to 1`),
+		Entry("rampUp.step 0", `
+taskQueue: q
+processor: {name: P}
+parallelism: 4
+rampUp: {from: 1, step: 0, every: 10s}`,
+			`spec.rampUp.step in body should be greater than or equal to 1`),
+		Entry("rampUp.every 0s", `
+taskQueue: q
+processor: {name: P}
+parallelism: 4
+rampUp: {from: 1, every: 0s}`,
+			`spec.rampUp.every must be a positive duration, e.g. 30s`),
+		Entry("rampUp without every", `
+taskQueue: q
+processor: {name: P}
+parallelism: 4
+rampUp: {from: 1}`,
+			`spec.rampUp.every: Required value`),
+		Entry(`rateLimit.pagesPerSecond "0"`, `
+taskQueue: q
+processor: {name: P}
+rateLimit: {pagesPerSecond: "0"}`,
+			`spec.rateLimit.pagesPerSecond must be a decimal greater than 0, e.g. "5" or "0.5"; omit rateLimit for no limit`),
+		Entry(`rateLimit.pagesPerSecond "abc"`, `
+taskQueue: q
+processor: {name: P}
+rateLimit: {pagesPerSecond: abc}`,
+			`spec.rateLimit.pagesPerSecond must be a decimal greater than 0, e.g. "5" or "0.5"; omit rateLimit for no limit`),
+		Entry("retry.initialInterval above retry.maximumInterval", `
+taskQueue: q
+processor: {name: P}
+retry: {initialInterval: 2m, maximumInterval: 1m}`,
+			`spec.retry.initialInterval must not exceed spec.retry.maximumInterval: lower the first or raise the second`),
+		Entry(`retry.backoffCoefficient "0.5"`, `
+taskQueue: q
+processor: {name: P}
+retry: {backoffCoefficient: "0.5"}`,
+			`spec.retry.backoffCoefficient must be a decimal of at least 1, e.g. "2" or "1.5"`),
+		Entry(`retry.backoffCoefficient "abc"`, `
+taskQueue: q
+processor: {name: P}
+retry: {backoffCoefficient: abc}`,
+			`spec.retry.backoffCoefficient must be a decimal of at least 1, e.g. "2" or "1.5"`),
+		Entry("retry.maximumInterval not a duration", `
+taskQueue: q
+processor: {name: P}
+retry: {maximumInterval: one minute}`,
+			`spec.retry.maximumInterval must be a positive duration, e.g. 1m`),
+		Entry("retry.maximumAttempts 0", `
+taskQueue: q
+processor: {name: P}
+retry: {maximumAttempts: 0}`,
+			`spec.retry.maximumAttempts in body should be greater than or equal to 1`),
+		Entry("negative retry.stuckPageRetryInterval", `
+taskQueue: q
+processor: {name: P}
+retry: {stuckPageRetryInterval: -5m}`,
+			`spec.retry.stuckPageRetryInterval must be a duration that is not negative, e.g. 5m; use 0s to fail stuck pages`),
+		Entry("failurePolicy.maxFailedPages -1", `
+taskQueue: q
+processor: {name: P}
+failurePolicy: {maxFailedPages: -1}`,
+			`spec.failurePolicy.maxFailedPages in body should be greater than or equal to 0`),
+		Entry("worker.template without a pod spec", `
+taskQueue: q
+processor: {name: P}
+worker:
+  template:
+    metadata: {labels: {app: w}}`,
+			`spec.worker.template.spec.containers must name at least one container`),
+		Entry("worker.template with no containers", `
+taskQueue: q
+processor: {name: P}
+worker:
+  template:
+    spec: {containers: []}`,
+			`spec.worker.template.spec.containers must name at least one container`),
+		Entry("worker.pagesPerPod 0", `
+taskQueue: q
+processor: {name: P}
+worker:
+  pagesPerPod: 0
+  template:`+workerTemplate,
+			`spec.worker.pagesPerPod in body should be greater than or equal to 1`),
+		Entry("negative ttlSecondsAfterFinished", `
+taskQueue: q
+processor: {name: P}
+ttlSecondsAfterFinished: -1`,
+			`spec.ttlSecondsAfterFinished in body should be greater than or equal to 0`),
+	)
+
+	It("accepts parallelism 0 with a ramp-up (the job is held back)", func() {
+		Expect(apply(newJob(`
+taskQueue: q
+processor: {name: P}
+parallelism: 0
+rampUp: {from: 3, every: 10s}`))).To(Succeed())
+	})
+
+	It("accepts the boundary values", func() {
+		Expect(apply(newJob(`
+taskQueue: q
+processor: {name: P, pageSize: 100000, heartbeatTimeout: 0s}
+parallelism: 10000
+rateLimit: {pagesPerSecond: ".5"}
+retry: {initialInterval: 1m, maximumInterval: 1m, backoffCoefficient: "1", maximumAttempts: 1, stuckPageRetryInterval: 0s}
+failurePolicy: {maxFailedPages: 0}
+ttlSecondsAfterFinished: 0`))).To(Succeed())
+	})
+
+	Describe("defaults", func() {
+		It("fills in every default of a minimal job", func() {
+			job := newJob(`
+taskQueue: inflate-prices
+processor: {name: InflateProductPrices}`)
+			Expect(apply(job)).To(Succeed())
+
+			got := get(job)
+			spec := got.Object["spec"].(map[string]any)
+			Expect(spec).To(Equal(map[string]any{
+				"taskQueue": "inflate-prices",
+				"processor": map[string]any{
+					"name":             "InflateProductPrices",
+					"pageSize":         int64(100),
+					"timeout":          "5m0s",
+					"heartbeatTimeout": "30s",
+					"delivery":         "AtLeastOnce",
+				},
+				"parallelism": int64(1),
+				"suspend":     false,
+				"retry": map[string]any{
+					"initialInterval":        "1s",
+					"backoffCoefficient":     "2",
+					"maximumInterval":        "1m0s",
+					"maximumAttempts":        int64(10),
+					"stuckPageRetryInterval": "5m0s",
+				},
+				"cancellationPolicy": "Cancel",
+			}))
+
+			typed := &batchv1alpha1.BatchJob{}
+			Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(job), typed)).To(Succeed())
+			Expect(typed.Spec.Processor.Timeout.Duration).To(Equal(5 * time.Minute))
+			Expect(typed.Spec.Processor.HeartbeatTimeout.Duration).To(Equal(30 * time.Second))
+			Expect(typed.Spec.Processor.Delivery).To(Equal(batchv1alpha1.DeliveryAtLeastOnce))
+			Expect(typed.Spec.Retry.InitialInterval.Duration).To(Equal(time.Second))
+			Expect(typed.Spec.Retry.MaximumInterval.Duration).To(Equal(time.Minute))
+			Expect(typed.Spec.Retry.StuckPageRetryInterval.Duration).To(Equal(5 * time.Minute))
+			Expect(typed.Spec.CancellationPolicy).To(Equal(batchv1alpha1.CancellationCancel))
+		})
+
+		It("defaults rampUp.step and worker.pagesPerPod", func() {
+			job := newJob(`
+taskQueue: q
+processor: {name: P}
+parallelism: 4
+rampUp: {from: 1, every: 30s}
+worker:
+  template:` + workerTemplate)
+			Expect(apply(job)).To(Succeed())
+			got := get(job)
+			Expect(nestedInt64(got, "spec", "rampUp", "step")).To(Equal(int64(1)))
+			Expect(nestedInt64(got, "spec", "worker", "pagesPerPod")).To(Equal(int64(1)))
+		})
+
+		It("keeps the worker pod template's labels and annotations", func() {
+			job := newJob(`
+taskQueue: q
+processor: {name: P}
+worker:
+  template:
+    metadata:
+      labels: {app: inflate-prices}
+      annotations: {prometheus.io/scrape: "true"}
+    spec:
+      containers:
+      - {name: worker, image: ghcr.io/temporal-batch/example-worker:latest}`)
+			Expect(apply(job)).To(Succeed())
+			got := get(job)
+			metadata, _, err := unstructured.NestedMap(got.Object, "spec", "worker", "template", "metadata")
+			Expect(err).NotTo(HaveOccurred())
+			Expect(metadata).To(Equal(map[string]any{
+				"labels":      map[string]any{"app": "inflate-prices"},
+				"annotations": map[string]any{"prometheus.io/scrape": "true"},
+			}))
+		})
+
+		It("lets server-side apply re-apply a job without a change", func() {
+			job := newJob(`
+taskQueue: q
+processor: {name: P, args: {percent: 3}}`)
+			Expect(apply(job)).To(Succeed())
+			first := get(job)
+			Expect(apply(job)).To(Succeed())
+			second := get(job)
+			Expect(second.GetGeneration()).To(Equal(first.GetGeneration()))
+			Expect(second.GetResourceVersion()).To(Equal(first.GetResourceVersion()))
+		})
+	})
+
+	Describe("fields fixed at creation", func() {
+		const fullSpec = `
+taskQueue: inflate-prices
+processor:
+  name: InflateProductPrices
+  pageSize: 200
+  args: {percent: 3}
+  firstCursor: ""
+parallelism: 4
+rampUp: {from: 1, step: 1, every: 30s}
+rateLimit: {pagesPerSecond: "5"}
+retry:
+  maximumAttempts: 5
+  nonRetryableErrorTypes: [InvalidRecord]
+failurePolicy: {maxFailedPages: 2, handler: RecordFailures}
+cancellationPolicy: Cancel
+worker:
+  pagesPerPod: 2
+  template:` + workerTemplate
+
+		// update creates the full job, changes it and sends the change as an
+		// update (kubectl edit).
+		update := func(change func(map[string]any)) (*unstructured.Unstructured, error) {
+			job := newJob(fullSpec)
+			Expect(apply(job)).To(Succeed())
+			got := get(job)
+			change(got.Object["spec"].(map[string]any))
+			return got, k8sClient.Update(ctx, got)
+		}
+		set := func(value any, path ...string) func(map[string]any) {
+			return func(spec map[string]any) {
+				Expect(unstructured.SetNestedField(spec, value, path...)).To(Succeed())
+			}
+		}
+		remove := func(path ...string) func(map[string]any) {
+			return func(spec map[string]any) { unstructured.RemoveNestedField(spec, path...) }
+		}
+
+		DescribeTable("rejects a change",
+			func(change func(map[string]any), message string) {
+				_, err := update(change)
+				Expect(err).To(beInvalidWith(message))
+				GinkgoWriter.Println(err.Error())
+			},
+			Entry("of taskQueue", set("other-queue", "taskQueue"),
+				"spec.taskQueue is immutable once the job started: create a new BatchJob to change it"),
+			Entry("of processor.name", set("Other", "processor", "name"),
+				"spec.processor is immutable once the job started: create a new BatchJob to change it"),
+			Entry("of processor.pageSize", set(int64(500), "processor", "pageSize"),
+				"spec.processor is immutable once the job started: create a new BatchJob to change it"),
+			Entry("of processor.args", set(int64(5), "processor", "args", "percent"),
+				"spec.processor is immutable once the job started: create a new BatchJob to change it"),
+			Entry("of processor.timeout", set("10m", "processor", "timeout"),
+				"spec.processor is immutable once the job started: create a new BatchJob to change it"),
+			Entry("of retry.maximumAttempts", set(int64(3), "retry", "maximumAttempts"),
+				"spec.retry is immutable once the job started: create a new BatchJob to change it"),
+			Entry("of retry.nonRetryableErrorTypes", set([]any{"InvalidRecord", "Other"}, "retry", "nonRetryableErrorTypes"),
+				"spec.retry is immutable once the job started: create a new BatchJob to change it"),
+			Entry("of failurePolicy.maxFailedPages", set(int64(10), "failurePolicy", "maxFailedPages"),
+				"spec.failurePolicy is immutable once the job started: create a new BatchJob to change it"),
+			Entry("removing failurePolicy", remove("failurePolicy"),
+				"spec.failurePolicy is immutable once the job started: create a new BatchJob to change it"),
+			Entry("of worker.pagesPerPod", set(int64(3), "worker", "pagesPerPod"),
+				"spec.worker is immutable once the job started: create a new BatchJob to change it"),
+			Entry("of the worker image", func(spec map[string]any) {
+				containers, _, _ := unstructured.NestedSlice(spec, "worker", "template", "spec", "containers")
+				containers[0].(map[string]any)["image"] = "ghcr.io/temporal-batch/example-worker:v2"
+				Expect(unstructured.SetNestedSlice(spec, containers, "worker", "template", "spec", "containers")).To(Succeed())
+			}, "spec.worker is immutable once the job started: create a new BatchJob to change it"),
+			Entry("of the worker pod labels", set("other", "worker", "template", "metadata", "labels", "app"),
+				"spec.worker is immutable once the job started: create a new BatchJob to change it"),
+			Entry("removing worker", remove("worker"),
+				"spec.worker is immutable once the job started: create a new BatchJob to change it"),
+			Entry("of cancellationPolicy", set("Abandon", "cancellationPolicy"),
+				"spec.cancellationPolicy is immutable once the job started: create a new BatchJob to change it"),
+		)
+
+		It("rejects adding a failurePolicy or a worker later", func() {
+			job := newJob(`
+taskQueue: q
+processor: {name: P}`)
+			Expect(apply(job)).To(Succeed())
+
+			got := get(job)
+			Expect(unstructured.SetNestedField(got.Object, int64(1), "spec", "failurePolicy", "maxFailedPages")).To(Succeed())
+			Expect(k8sClient.Update(ctx, got)).To(beInvalidWith(
+				"spec.failurePolicy is immutable once the job started: create a new BatchJob to change it"))
+
+			got = get(job)
+			worker := newJob("worker:\n  template:" + workerTemplate).Object["spec"].(map[string]any)["worker"]
+			Expect(unstructured.SetNestedField(got.Object, worker, "spec", "worker")).To(Succeed())
+			Expect(k8sClient.Update(ctx, got)).To(beInvalidWith(
+				"spec.worker is immutable once the job started: create a new BatchJob to change it"))
+		})
+
+		DescribeTable("accepts a change",
+			func(change func(map[string]any), path []string, want any) {
+				sent, err := update(change)
+				Expect(err).NotTo(HaveOccurred())
+				got := get(sent)
+				Expect(got.GetGeneration()).To(BeNumerically(">", 1))
+				value, found, err := unstructured.NestedFieldNoCopy(got.Object, append([]string{"spec"}, path...)...)
+				Expect(err).NotTo(HaveOccurred())
+				if want == nil {
+					Expect(found).To(BeFalse())
+				} else {
+					Expect(value).To(Equal(want))
+				}
+			},
+			Entry("of parallelism", set(int64(16), "parallelism"), []string{"parallelism"}, int64(16)),
+			Entry("of parallelism to 0", set(int64(0), "parallelism"), []string{"parallelism"}, int64(0)),
+			Entry("of suspend", set(true, "suspend"), []string{"suspend"}, true),
+			Entry("of rampUp", set("5s", "rampUp", "every"), []string{"rampUp", "every"}, "5s"),
+			Entry("removing rampUp", remove("rampUp"), []string{"rampUp"}, nil),
+			Entry("of rateLimit", set("0.5", "rateLimit", "pagesPerSecond"), []string{"rateLimit", "pagesPerSecond"}, "0.5"),
+			Entry("removing rateLimit", remove("rateLimit"), []string{"rateLimit"}, nil),
+			Entry("of parallelism, suspend, rampUp and rateLimit at once", func(spec map[string]any) {
+				set(int64(8), "parallelism")(spec)
+				set(true, "suspend")(spec)
+				set(int64(2), "rampUp", "from")(spec)
+				set("20", "rateLimit", "pagesPerSecond")(spec)
+			}, []string{"rampUp", "from"}, int64(2)),
+		)
+	})
+
+	Describe("the installed CRD", func() {
+		var crd *apiextensionsv1.CustomResourceDefinition
+		BeforeEach(func() {
+			crd = &apiextensionsv1.CustomResourceDefinition{}
+			Expect(k8sClient.Get(ctx, client.ObjectKey{Name: "batchjobs.batch.temporalbatch.io"}, crd)).To(Succeed())
+		})
+
+		It("has the short name and category", func() {
+			Expect(crd.Spec.Names.Plural).To(Equal("batchjobs"))
+			Expect(crd.Spec.Names.ShortNames).To(ConsistOf("tbj"))
+			Expect(crd.Spec.Names.Categories).To(ConsistOf("temporal"))
+			Expect(crd.Spec.Scope).To(Equal(apiextensionsv1.NamespaceScoped))
+		})
+
+		It("has the printer columns and the status subresource", func() {
+			Expect(crd.Spec.Versions).To(HaveLen(1))
+			v := crd.Spec.Versions[0]
+			Expect(v.Name).To(Equal("v1alpha1"))
+			Expect(v.Subresources).NotTo(BeNil())
+			Expect(v.Subresources.Status).NotTo(BeNil())
+			type column struct{ Name, Type, JSONPath string }
+			var columns []column
+			for _, c := range v.AdditionalPrinterColumns {
+				columns = append(columns, column{c.Name, c.Type, c.JSONPath})
+			}
+			Expect(columns).To(Equal([]column{
+				{"Phase", "string", ".status.phase"},
+				{"Pages", "integer", ".status.pages.completed"},
+				{"Items", "integer", ".status.items.processed"},
+				{"Failed", "integer", ".status.items.failed"},
+				{"Parallelism", "integer", ".status.parallelism.effective"},
+				{"Age", "date", ".metadata.creationTimestamp"},
+			}))
+		})
+	})
+
+	Describe("the samples", func() {
+		samplesDir := func() string { return filepath.Join(repoRoot, "config", "samples") }
+
+		sampleFiles := func() []string {
+			raw, err := os.ReadFile(filepath.Join(samplesDir(), "kustomization.yaml"))
+			Expect(err).NotTo(HaveOccurred())
+			var k struct {
+				Resources []string `json:"resources"`
+			}
+			Expect(yaml.Unmarshal(raw, &k)).To(Succeed())
+			return k.Resources
+		}
+
+		It("lists every sample in the kustomization", func() {
+			entries, err := os.ReadDir(samplesDir())
+			Expect(err).NotTo(HaveOccurred())
+			var files []string
+			for _, e := range entries {
+				if strings.HasSuffix(e.Name(), ".yaml") && e.Name() != "kustomization.yaml" {
+					files = append(files, e.Name())
+				}
+			}
+			Expect(files).NotTo(BeEmpty())
+			Expect(sampleFiles()).To(ConsistOf(files))
+		})
+
+		It("accepts every sample", func() {
+			for _, name := range sampleFiles() {
+				raw, err := os.ReadFile(filepath.Join(samplesDir(), name))
+				Expect(err).NotTo(HaveOccurred())
+				objs := decodeDocuments(raw)
+				Expect(objs).NotTo(BeEmpty(), name)
+				for _, obj := range objs {
+					Expect(obj.GetKind()).To(Equal("BatchJob"), name)
+					obj.SetNamespace(testNamespace)
+					Expect(k8sClient.Create(ctx, obj)).To(Succeed(), name)
+				}
+			}
+		})
+	})
+})
+
+var _ = Describe("config/default", func() {
+	It("renders with kustomize into objects the apiserver accepts", func() {
+		kubectl := filepath.Join(assetsDir, "kubectl")
+		Expect(kubectl).To(BeARegularFile(), "no kubectl next to kube-apiserver: run `make tools`")
+		var stderr bytes.Buffer
+		cmd := exec.CommandContext(ctx, kubectl, "kustomize", filepath.Join(repoRoot, "config", "default"))
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		Expect(err).NotTo(HaveOccurred(), stderr.String())
+
+		kinds := map[string]int{}
+		for _, obj := range decodeDocuments(out) {
+			kinds[obj.GetKind()]++
+			if ns := obj.GetNamespace(); ns != "" {
+				Expect(ns).To(Equal("temporal-batch-system"), obj.GetName())
+			}
+			if obj.GetKind() != "CustomResourceDefinition" {
+				Expect(obj.GetName()).To(HavePrefix("temporal-batch-"))
+			}
+			Expect(apply(obj)).To(Succeed(), "%s %s", obj.GetKind(), obj.GetName())
+		}
+		Expect(kinds).To(HaveKeyWithValue("CustomResourceDefinition", 1))
+		Expect(kinds).To(HaveKeyWithValue("Deployment", 1))
+		Expect(kinds).To(HaveKeyWithValue("ServiceAccount", 1))
+		Expect(kinds).To(HaveKeyWithValue("ClusterRoleBinding", 1))
+		Expect(kinds).To(HaveKeyWithValue("RoleBinding", 1))
+	})
+})
+
+// decodeDocuments reads every object of a multi-document YAML file.
+func decodeDocuments(raw []byte) []*unstructured.Unstructured {
+	var objs []*unstructured.Unstructured
+	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(raw), 4096)
+	for {
+		obj := &unstructured.Unstructured{}
+		err := dec.Decode(&obj.Object)
+		if errors.Is(err, io.EOF) {
+			return objs
+		}
+		ExpectWithOffset(1, err).NotTo(HaveOccurred())
+		if len(obj.Object) > 0 {
+			objs = append(objs, obj)
+		}
+	}
+}

@@ -1,0 +1,240 @@
+// Package controller reconciles BatchJob resources: it starts and steers the
+// orchestrator workflow, scales the worker Deployment and writes progress
+// into status. Each pass observes, plans (a pure function) and executes.
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/util/workqueue"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	batchv1alpha1 "github.com/temporal-batch/temporal-batch/api/v1alpha1"
+	"github.com/temporal-batch/temporal-batch/internal/temporalbatch"
+)
+
+// BatchJobReconciler reconciles BatchJob objects.
+type BatchJobReconciler struct {
+	client.Client
+	Scheme       *runtime.Scheme
+	Recorder     events.EventRecorder
+	Orchestrator Orchestrator
+	// Connection is what worker pods are told about Temporal.
+	Connection Connection
+	Intervals  Intervals
+	// Timeout bounds one reconcile pass.
+	Timeout time.Duration
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+}
+
+// +kubebuilder:rbac:groups=batch.temporalbatch.io,resources=batchjobs,verbs=get;list;watch;update;patch;delete
+// +kubebuilder:rbac:groups=batch.temporalbatch.io,resources=batchjobs/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=batch.temporalbatch.io,resources=batchjobs/finalizers,verbs=update
+// +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;patch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// Reconcile brings one BatchJob a step closer to its spec.
+func (r *BatchJobReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	if r.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, r.Timeout)
+		defer cancel()
+	}
+	var job batchv1alpha1.BatchJob
+	if err := r.Get(ctx, req.NamespacedName, &job); err != nil {
+		if apierrors.IsNotFound(err) {
+			forgetJobMetrics(req.Namespace, req.Name)
+			return ctrl.Result{}, nil
+		}
+		return ctrl.Result{}, err
+	}
+	if !job.DeletionTimestamp.IsZero() {
+		return r.finalize(ctx, &job)
+	}
+	if !controllerutil.ContainsFinalizer(&job, batchv1alpha1.Finalizer) {
+		patch := client.MergeFrom(job.DeepCopy())
+		controllerutil.AddFinalizer(&job, batchv1alpha1.Finalizer)
+		if err := r.Patch(ctx, &job, patch); err != nil {
+			return ctrl.Result{}, fmt.Errorf("add finalizer: %w", err)
+		}
+	}
+
+	obs, err := r.observe(ctx, &job)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	p := planJob(obs, r.Intervals)
+	return r.execute(ctx, &job, obs, p)
+}
+
+// observe reads the worker Deployment and the orchestrator's progress.
+func (r *BatchJobReconciler) observe(ctx context.Context, job *batchv1alpha1.BatchJob) (observation, error) {
+	obs := observation{job: job, now: r.now()}
+	if job.Spec.Worker != nil {
+		var d appsv1.Deployment
+		err := r.Get(ctx, types.NamespacedName{Namespace: job.Namespace, Name: workersName(job)}, &d)
+		switch {
+		case err == nil:
+			obs.workers = &batchv1alpha1.WorkerStatus{Replicas: d.Status.Replicas, ReadyReplicas: d.Status.ReadyReplicas}
+		case !apierrors.IsNotFound(err):
+			return obs, err
+		}
+	}
+	if _, err := orchestratorInput(job); err != nil {
+		obs.invalidSpec = err
+		return obs, nil
+	}
+	if job.Status.Workflow == nil {
+		return obs, nil
+	}
+	// A finished job has nothing to read unless someone asked for a re-drive.
+	redrive := job.Annotations[batchv1alpha1.AnnotationRedrive]
+	if finished(job.Status.Phase) && (redrive == "" || redrive == job.Status.LastRedrive) && job.Status.ObservedGeneration == job.Generation {
+		return obs, nil
+	}
+	id := job.Status.Workflow.ID
+	res, closed, endErr, err := r.Orchestrator.Outcome(ctx, id)
+	if err == nil && !closed {
+		var pr temporalbatch.Progress
+		pr, err = r.Orchestrator.Progress(ctx, id)
+		if err == nil {
+			obs.progress = &pr
+		}
+	}
+	switch {
+	case err != nil:
+		reason, msg := temporalProblem(err, job.Status.Workflow.Namespace)
+		if reason == "" {
+			return obs, fmt.Errorf("read progress of workflow %s: %w", id, err)
+		}
+		obs.temporalReason, obs.temporalMessage = reason, msg
+	case closed && res.Next.State == nil:
+		obs.closedWithoutResult, obs.endErr = true, endErr
+	case closed:
+		obs.progress = &res.Progress
+	}
+	return obs, nil
+}
+
+// execute carries out a plan: Temporal calls, the Deployment, events, status.
+func (r *BatchJobReconciler) execute(ctx context.Context, job *batchv1alpha1.BatchJob, obs observation, p plan) (ctrl.Result, error) {
+	logger := log.FromContext(ctx)
+	st := p.status
+	var temporalErr error
+	noteTemporal := func(err error) {
+		reason, msg := temporalProblem(err, r.Connection.Namespace)
+		if reason == "" {
+			reason, msg = batchv1alpha1.ReasonTemporalUnavailable, err.Error()
+		}
+		setCondition(&st, job.Generation, batchv1alpha1.ConditionReady, "False", reason, msg)
+		temporalErr = err
+	}
+
+	if p.startWorkflow {
+		in, err := orchestratorInput(job)
+		if err == nil {
+			var runID string
+			runID, err = r.Orchestrator.Start(ctx, in)
+			if err == nil {
+				st.Workflow = &batchv1alpha1.WorkflowRef{Namespace: r.Connection.Namespace, ID: in.Job.WorkflowID, RunID: runID}
+				logger.Info("Started orchestrator workflow", "workflowID", in.Job.WorkflowID, "runID", runID)
+			}
+		}
+		if err != nil {
+			noteTemporal(err)
+		}
+	}
+	if p.sendDesired != nil && temporalErr == nil {
+		if err := r.Orchestrator.SetDesiredState(ctx, st.Workflow.ID, *p.sendDesired); err != nil {
+			noteTemporal(err)
+		}
+	}
+	if p.redrive != "" && temporalErr == nil {
+		if err := r.Orchestrator.Redrive(ctx, st.Workflow.ID, p.redrive); err != nil {
+			noteTemporal(err)
+		} else {
+			st.LastRedrive = p.redrive
+			if finished(st.Phase) {
+				// The job returns to Running; the next pass reads the new run.
+				st.Phase, st.CompletionTime = batchv1alpha1.PhaseRunning, nil
+				setCondition(&st, job.Generation, batchv1alpha1.ConditionProgressing, "True", batchv1alpha1.ReasonRunning, "re-driven: failed pages run again")
+				setCondition(&st, job.Generation, batchv1alpha1.ConditionFailed, "False", batchv1alpha1.ReasonRunning, "")
+			}
+			logger.Info("Re-drive requested", "redrive", p.redrive)
+		}
+	}
+	if p.replicas != nil {
+		if _, err := r.ensureWorkers(ctx, job, *p.replicas); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+
+	events := p.events
+	if p.startWorkflow || p.redrive != "" {
+		events = statusEvents(job.Status, st)
+	}
+	if err := r.writeStatus(ctx, job, st); err != nil {
+		return ctrl.Result{}, err
+	}
+	for _, e := range events {
+		typ := corev1.EventTypeNormal
+		if e.warning {
+			typ = corev1.EventTypeWarning
+		}
+		r.Recorder.Eventf(job, nil, typ, e.reason, e.reason, "%s", e.message)
+	}
+	recordJobMetrics(job, st)
+
+	if p.deleteJob {
+		logger.Info("Deleting finished job: ttlSecondsAfterFinished passed")
+		if err := r.Delete(ctx, job, client.PropagationPolicy("Background")); client.IgnoreNotFound(err) != nil {
+			return ctrl.Result{}, err
+		}
+		return ctrl.Result{}, nil
+	}
+	if temporalErr != nil {
+		// Backoff through the rate limiter rather than a fixed requeue.
+		return ctrl.Result{}, fmt.Errorf("temporal: %w", temporalErr)
+	}
+	if obs.temporalReason != "" {
+		return ctrl.Result{}, errors.New(obs.temporalMessage)
+	}
+	return ctrl.Result{RequeueAfter: p.requeueAfter}, nil
+}
+
+func (r *BatchJobReconciler) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+// SetupWithManager registers the controller: BatchJobs and their worker
+// Deployments, with backoff from 1 s to 2 min on errors.
+func (r *BatchJobReconciler) SetupWithManager(mgr ctrl.Manager, maxConcurrent int, skipNameValidation bool) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&batchv1alpha1.BatchJob{}).
+		Owns(&appsv1.Deployment{}).
+		Named("batchjob").
+		WithOptions(controller.Options{
+			MaxConcurrentReconciles: max(maxConcurrent, 1),
+			SkipNameValidation:      &skipNameValidation,
+			RateLimiter:             workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](time.Second, 2*time.Minute),
+		}).
+		Complete(r)
+}

@@ -1,0 +1,188 @@
+package controller
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strconv"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	batchv1alpha1 "github.com/temporal-batch/temporal-batch/api/v1alpha1"
+	"github.com/temporal-batch/temporal-batch/pkg/processor"
+)
+
+// Connection is how worker pods reach Temporal: what the operator injects.
+type Connection struct {
+	Address   string
+	Namespace string
+	// CredentialsSecret, when set, names a Secret in the job's namespace with
+	// any of tls.crt, tls.key, ca.crt and api-key, mounted into worker pods.
+	CredentialsSecret string
+	// TLSServerName overrides the server name checked in the certificate.
+	TLSServerName string
+}
+
+const (
+	labelJobUID       = "batch.temporalbatch.io/job-uid"
+	labelJobName      = "batch.temporalbatch.io/job"
+	annotationPodSpec = "batch.temporalbatch.io/template-hash"
+	credentialsVolume = "temporal-credentials"
+	credentialsPath   = "/etc/temporal-batch/credentials"
+)
+
+func workersName(job *batchv1alpha1.BatchJob) string { return job.Name + "-workers" }
+
+// workerDeployment is the desired worker Deployment, without replicas.
+func workerDeployment(job *batchv1alpha1.BatchJob, conn Connection) (*appsv1.Deployment, string) {
+	tmpl := *job.Spec.Worker.Template.DeepCopy()
+	selector := map[string]string{labelJobUID: string(job.UID)}
+	if tmpl.Labels == nil {
+		tmpl.Labels = map[string]string{}
+	}
+	for k, v := range selector {
+		tmpl.Labels[k] = v
+	}
+	tmpl.Labels["app.kubernetes.io/name"] = "temporal-batch-worker"
+	tmpl.Labels["app.kubernetes.io/managed-by"] = "temporal-batch"
+	if len(job.Name) <= 63 {
+		tmpl.Labels[labelJobName] = job.Name
+	}
+	env := injectedEnv(job, conn)
+	if conn.CredentialsSecret != "" {
+		tmpl.Spec.Volumes = append(tmpl.Spec.Volumes, corev1.Volume{
+			Name: credentialsVolume,
+			VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
+				SecretName: conn.CredentialsSecret, Optional: ptr(true),
+			}},
+		})
+	}
+	for i := range tmpl.Spec.Containers {
+		c := &tmpl.Spec.Containers[i]
+		c.Env = mergeEnv(c.Env, env)
+		if conn.CredentialsSecret != "" {
+			c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: credentialsVolume, MountPath: credentialsPath, ReadOnly: true})
+		}
+	}
+	hash := templateHash(tmpl)
+	d := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:      workersName(job),
+			Namespace: job.Namespace,
+			Labels:    map[string]string{labelJobUID: string(job.UID), "app.kubernetes.io/managed-by": "temporal-batch"},
+		},
+		Spec: appsv1.DeploymentSpec{
+			Selector: &metav1.LabelSelector{MatchLabels: selector},
+			Template: tmpl,
+		},
+	}
+	return d, hash
+}
+
+// injectedEnv is the environment every worker container gets; it wins over
+// variables of the same name in the template.
+func injectedEnv(job *batchv1alpha1.BatchJob, conn Connection) []corev1.EnvVar {
+	env := []corev1.EnvVar{
+		{Name: processor.EnvAddress, Value: conn.Address},
+		{Name: processor.EnvNamespace, Value: conn.Namespace},
+		{Name: processor.EnvTaskQueue, Value: job.Spec.TaskQueue},
+		{Name: processor.EnvPagesPerPod, Value: strconv.Itoa(int(max(job.Spec.Worker.PagesPerPod, 1)))},
+		{Name: processor.EnvJob, Value: job.Namespace + "/" + job.Name},
+	}
+	if conn.CredentialsSecret != "" {
+		env = append(env,
+			corev1.EnvVar{Name: processor.EnvTLSCertFile, Value: credentialsPath + "/tls.crt"},
+			corev1.EnvVar{Name: processor.EnvTLSKeyFile, Value: credentialsPath + "/tls.key"},
+			corev1.EnvVar{Name: processor.EnvTLSCAFile, Value: credentialsPath + "/ca.crt"},
+			corev1.EnvVar{Name: processor.EnvAPIKey, ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
+				LocalObjectReference: corev1.LocalObjectReference{Name: conn.CredentialsSecret}, Key: "api-key", Optional: ptr(true),
+			}}},
+		)
+	}
+	if conn.TLSServerName != "" {
+		env = append(env, corev1.EnvVar{Name: processor.EnvTLSServerName, Value: conn.TLSServerName})
+	}
+	return env
+}
+
+func mergeEnv(user, injected []corev1.EnvVar) []corev1.EnvVar {
+	names := map[string]bool{}
+	for _, e := range injected {
+		names[e.Name] = true
+	}
+	out := make([]corev1.EnvVar, 0, len(user)+len(injected))
+	for _, e := range user {
+		if !names[e.Name] {
+			out = append(out, e)
+		}
+	}
+	return append(out, injected...)
+}
+
+// templateHash identifies a pod template, so that the Deployment is only
+// updated when the template changes, not on every pass against its defaults.
+func templateHash(t corev1.PodTemplateSpec) string {
+	raw, _ := json.Marshal(t)
+	sum := sha256.Sum256(raw)
+	return hex.EncodeToString(sum[:8])
+}
+
+// ensureWorkers creates or updates the worker Deployment with the replicas
+// and returns its status.
+func (r *BatchJobReconciler) ensureWorkers(ctx context.Context, job *batchv1alpha1.BatchJob, replicas int32) (*batchv1alpha1.WorkerStatus, error) {
+	desired, hash := workerDeployment(job, r.Connection)
+	var cur appsv1.Deployment
+	err := r.Get(ctx, types.NamespacedName{Namespace: job.Namespace, Name: desired.Name}, &cur)
+	switch {
+	case apierrors.IsNotFound(err):
+		desired.Spec.Replicas = &replicas
+		desired.Spec.Template.Annotations = withAnnotation(desired.Spec.Template.Annotations, annotationPodSpec, hash)
+		if err := controllerutil.SetControllerReference(job, desired, r.Scheme); err != nil {
+			return nil, err
+		}
+		if err := r.Create(ctx, desired); err != nil {
+			return nil, fmt.Errorf("create worker Deployment: %w", err)
+		}
+		return &batchv1alpha1.WorkerStatus{}, nil
+	case err != nil:
+		return nil, err
+	}
+	if !metav1.IsControlledBy(&cur, job) {
+		return nil, fmt.Errorf("deployment %s/%s exists and is not owned by this BatchJob: rename or delete it", cur.Namespace, cur.Name)
+	}
+	patch := client.MergeFrom(cur.DeepCopy())
+	changed := false
+	if cur.Spec.Replicas == nil || *cur.Spec.Replicas != replicas {
+		cur.Spec.Replicas = &replicas
+		changed = true
+	}
+	if cur.Spec.Template.Annotations[annotationPodSpec] != hash {
+		cur.Spec.Template = desired.Spec.Template
+		cur.Spec.Template.Annotations = withAnnotation(cur.Spec.Template.Annotations, annotationPodSpec, hash)
+		changed = true
+	}
+	if changed {
+		if err := r.Patch(ctx, &cur, patch); err != nil {
+			return nil, fmt.Errorf("update worker Deployment: %w", err)
+		}
+	}
+	return &batchv1alpha1.WorkerStatus{Replicas: cur.Status.Replicas, ReadyReplicas: cur.Status.ReadyReplicas}, nil
+}
+
+func withAnnotation(m map[string]string, k, v string) map[string]string {
+	if m == nil {
+		m = map[string]string{}
+	}
+	m[k] = v
+	return m
+}
+
+func ptr[T any](v T) *T { return &v }

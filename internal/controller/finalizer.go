@@ -1,0 +1,57 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	batchv1alpha1 "github.com/temporal-batch/temporal-batch/api/v1alpha1"
+)
+
+// finalize applies spec.cancellationPolicy to the workflow, then lets the job
+// go. Worker Deployments go with their owner.
+func (r *BatchJobReconciler) finalize(ctx context.Context, job *batchv1alpha1.BatchJob) (ctrl.Result, error) {
+	if !controllerutil.ContainsFinalizer(job, batchv1alpha1.Finalizer) {
+		return ctrl.Result{}, nil
+	}
+	logger := log.FromContext(ctx)
+	// Even a finished job may have been re-driven into a new run, so the
+	// policy applies whenever a workflow was started; both calls are no-ops
+	// on a closed workflow.
+	if wf := job.Status.Workflow; wf != nil {
+		var err error
+		switch job.Spec.CancellationPolicy {
+		case batchv1alpha1.CancellationTerminate:
+			err = r.Orchestrator.Terminate(ctx, wf.ID, "BatchJob deleted (cancellationPolicy: Terminate)")
+		case batchv1alpha1.CancellationAbandon:
+			logger.Info("Leaving the workflow running (cancellationPolicy: Abandon)", "workflowID", wf.ID)
+		default:
+			err = r.Orchestrator.Cancel(ctx, wf.ID)
+		}
+		if err != nil {
+			reason, msg := temporalProblem(err, wf.Namespace)
+			if reason == "" {
+				reason, msg = batchv1alpha1.ReasonTemporalUnavailable, err.Error()
+			}
+			st := *job.Status.DeepCopy()
+			setCondition(&st, job.Generation, batchv1alpha1.ConditionReady, metav1.ConditionFalse, reason, "cannot apply cancellationPolicy on delete: "+msg)
+			if werr := r.writeStatus(ctx, job, st); werr != nil {
+				logger.Error(werr, "Recording the failed cancellation")
+			}
+			return ctrl.Result{}, fmt.Errorf("apply cancellationPolicy %s to workflow %s: %w", job.Spec.CancellationPolicy, wf.ID, err)
+		}
+		r.Recorder.Eventf(job, nil, "Normal", "Deleted", "Deleted", "applied cancellationPolicy %s to workflow %s", job.Spec.CancellationPolicy, wf.ID)
+	}
+	patch := client.MergeFrom(job.DeepCopy())
+	controllerutil.RemoveFinalizer(job, batchv1alpha1.Finalizer)
+	if err := r.Patch(ctx, job, patch); client.IgnoreNotFound(err) != nil {
+		return ctrl.Result{}, fmt.Errorf("remove finalizer: %w", err)
+	}
+	forgetJobMetrics(job.Namespace, job.Name)
+	return ctrl.Result{}, nil
+}

@@ -1,0 +1,149 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"time"
+
+	"go.temporal.io/api/serviceerror"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	batchv1alpha1 "github.com/temporal-batch/temporal-batch/api/v1alpha1"
+	"github.com/temporal-batch/temporal-batch/internal/temporalbatch"
+	"github.com/temporal-batch/temporal-batch/pkg/processor"
+)
+
+// Orchestrator is what the controller needs of Temporal: the calls of
+// temporalbatch.Client, each safe to repeat.
+type Orchestrator interface {
+	Start(ctx context.Context, in temporalbatch.Input) (runID string, err error)
+	SetDesiredState(ctx context.Context, workflowID string, d temporalbatch.DesiredState) error
+	Progress(ctx context.Context, workflowID string) (temporalbatch.Progress, error)
+	Outcome(ctx context.Context, workflowID string) (res temporalbatch.Result, closed bool, endErr error, err error)
+	Redrive(ctx context.Context, workflowID, redriveID string) error
+	Cancel(ctx context.Context, workflowID string) error
+	Terminate(ctx context.Context, workflowID, reason string) error
+}
+
+var _ Orchestrator = (*temporalbatch.Client)(nil)
+
+// workflowID is the orchestrator workflow ID of a job.
+func workflowID(job *batchv1alpha1.BatchJob) string {
+	return temporalbatch.WorkflowID(job.Namespace, job.Name, string(job.UID))
+}
+
+// orchestratorInput turns a job's spec into the workflow's input.
+func orchestratorInput(job *batchv1alpha1.BatchJob) (temporalbatch.Input, error) {
+	s := job.Spec
+	in := temporalbatch.Input{
+		Job:       processor.JobRef{Namespace: job.Namespace, Name: job.Name, WorkflowID: workflowID(job)},
+		TaskQueue: s.TaskQueue,
+		Processor: temporalbatch.ProcessorSpec{
+			Name:             s.Processor.Name,
+			PageSize:         int(orDefault(s.Processor.PageSize, 100)),
+			FirstCursor:      s.Processor.FirstCursor,
+			Timeout:          durationOr(s.Processor.Timeout, 5*time.Minute),
+			HeartbeatTimeout: durationOr(s.Processor.HeartbeatTimeout, 30*time.Second),
+			Delivery:         temporalbatch.Delivery(orDefault(s.Processor.Delivery, batchv1alpha1.DeliveryAtLeastOnce)),
+		},
+		Retry: temporalbatch.RetryPolicy{
+			InitialInterval:        durationOr(s.Retry.InitialInterval, time.Second),
+			BackoffCoefficient:     2,
+			MaximumInterval:        durationOr(s.Retry.MaximumInterval, time.Minute),
+			MaximumAttempts:        orDefault(s.Retry.MaximumAttempts, 10),
+			NonRetryableErrorTypes: s.Retry.NonRetryableErrorTypes,
+			StuckPageRetryInterval: durationOr(s.Retry.StuckPageRetryInterval, 5*time.Minute),
+		},
+	}
+	if s.Processor.Args != nil {
+		in.Processor.Args = s.Processor.Args.Raw
+	}
+	if s.Retry.BackoffCoefficient != "" {
+		c, err := parseDecimal("spec.retry.backoffCoefficient", s.Retry.BackoffCoefficient)
+		if err != nil {
+			return in, err
+		}
+		in.Retry.BackoffCoefficient = c
+	}
+	if fp := s.FailurePolicy; fp != nil {
+		in.FailurePolicy.Handler = fp.Handler
+		if fp.MaxFailedPages != nil {
+			m := int64(*fp.MaxFailedPages)
+			in.FailurePolicy.MaxFailedPages = &m
+		}
+	}
+	d, err := desiredState(job)
+	if err != nil {
+		return in, err
+	}
+	in.Desired = d
+	return in, in.Validate()
+}
+
+// desiredState is the mutable part of the spec, tagged with the generation.
+func desiredState(job *batchv1alpha1.BatchJob) (temporalbatch.DesiredState, error) {
+	s := job.Spec
+	d := temporalbatch.DesiredState{Generation: job.Generation, Parallelism: int(parallelism(job)), Suspend: s.Suspend}
+	if r := s.RampUp; r != nil {
+		d.RampUp = &temporalbatch.RampUp{From: int(r.From), Step: int(max(r.Step, 1)), Every: r.Every.Duration}
+	}
+	if rl := s.RateLimit; rl != nil {
+		pps, err := parseDecimal("spec.rateLimit.pagesPerSecond", rl.PagesPerSecond)
+		if err != nil {
+			return d, err
+		}
+		d.RateLimit = &temporalbatch.RateLimit{PagesPerSecond: pps}
+	}
+	return d, d.Validate()
+}
+
+// The CRD schema defaults every field below; these fallbacks only matter for
+// objects that did not pass through the apiserver, and match its defaults.
+
+func parallelism(job *batchv1alpha1.BatchJob) int32 {
+	if job.Spec.Parallelism == nil {
+		return 1
+	}
+	return *job.Spec.Parallelism
+}
+
+func durationOr(d *metav1.Duration, def time.Duration) time.Duration {
+	if d == nil {
+		return def
+	}
+	return d.Duration
+}
+
+func orDefault[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
+}
+
+func parseDecimal(field, s string) (float64, error) {
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
+		return 0, fmt.Errorf("%s is %q: use a decimal such as \"2\" or \"0.5\"", field, s)
+	}
+	return v, nil
+}
+
+// temporalProblem classifies an error from Temporal into a condition reason
+// and message, or returns "" when it is not about reaching Temporal.
+func temporalProblem(err error, namespace string) (reason, message string) {
+	var nsNotFound *serviceerror.NamespaceNotFound
+	var unavailable *serviceerror.Unavailable
+	var deadline *serviceerror.DeadlineExceeded
+	switch {
+	case errors.As(err, &nsNotFound):
+		return batchv1alpha1.ReasonNamespaceNotFound, fmt.Sprintf("Temporal namespace %q does not exist: create it (temporal operator namespace create %s) or point the operator at another", namespace, namespace)
+	case errors.As(err, &unavailable), errors.As(err, &deadline), errors.Is(err, context.DeadlineExceeded):
+		return batchv1alpha1.ReasonTemporalUnavailable, fmt.Sprintf("Temporal does not answer: %v; retrying with backoff", err)
+	}
+	return "", ""
+}

@@ -1,0 +1,314 @@
+package controller
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/api/serviceerror"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	batchv1alpha1 "github.com/temporal-batch/temporal-batch/api/v1alpha1"
+	"github.com/temporal-batch/temporal-batch/internal/temporalbatch"
+	"github.com/temporal-batch/temporal-batch/pkg/processor"
+)
+
+// fullSpecJob sets every spec field that reaches the workflow.
+func fullSpecJob(j *batchv1alpha1.BatchJob) {
+	j.Generation = 3
+	j.Spec = batchv1alpha1.BatchJobSpec{
+		TaskQueue: "inflate-prices",
+		Processor: batchv1alpha1.ProcessorSpec{
+			Name:             "InflateProductPrices",
+			PageSize:         200,
+			Args:             &apiextensionsv1.JSON{Raw: []byte(`{"percent":3}`)},
+			FirstCursor:      "sku-000",
+			Timeout:          &metav1.Duration{Duration: 7 * time.Minute},
+			HeartbeatTimeout: &metav1.Duration{Duration: 45 * time.Second},
+			Delivery:         batchv1alpha1.DeliveryAtMostOnce,
+		},
+		Parallelism: ptr[int32](12),
+		Suspend:     true,
+		RampUp:      &batchv1alpha1.RampUpSpec{From: 2, Step: 3, Every: metav1.Duration{Duration: 30 * time.Second}},
+		RateLimit:   &batchv1alpha1.RateLimitSpec{PagesPerSecond: "0.5"},
+		Retry: batchv1alpha1.RetrySpec{
+			InitialInterval:        &metav1.Duration{Duration: 2 * time.Second},
+			BackoffCoefficient:     "1.5",
+			MaximumInterval:        &metav1.Duration{Duration: 90 * time.Second},
+			MaximumAttempts:        7,
+			NonRetryableErrorTypes: []string{"InvalidRecord", "Forbidden"},
+			StuckPageRetryInterval: &metav1.Duration{Duration: 4 * time.Minute},
+		},
+		FailurePolicy:      &batchv1alpha1.FailurePolicySpec{MaxFailedPages: ptr[int32](0), Handler: "RecordFailures"},
+		CancellationPolicy: batchv1alpha1.CancellationTerminate,
+	}
+}
+
+func TestOrchestratorInput(t *testing.T) {
+	const wantID = "batchjob/shop/inflate-prices/7d3c2a10-5b1f-4f0e-9a52-1c2d3e4f5a6b"
+	tests := []struct {
+		name string
+		job  *batchv1alpha1.BatchJob
+		want temporalbatch.Input
+	}{
+		{
+			name: "every field mapped",
+			job:  planJobFixture(fullSpecJob),
+			want: temporalbatch.Input{
+				Job:       processor.JobRef{Namespace: "shop", Name: "inflate-prices", WorkflowID: wantID},
+				TaskQueue: "inflate-prices",
+				Processor: temporalbatch.ProcessorSpec{
+					Name:             "InflateProductPrices",
+					PageSize:         200,
+					Args:             json.RawMessage(`{"percent":3}`),
+					FirstCursor:      "sku-000",
+					Timeout:          7 * time.Minute,
+					HeartbeatTimeout: 45 * time.Second,
+					Delivery:         temporalbatch.AtMostOnce,
+				},
+				Retry: temporalbatch.RetryPolicy{
+					InitialInterval:        2 * time.Second,
+					BackoffCoefficient:     1.5,
+					MaximumInterval:        90 * time.Second,
+					MaximumAttempts:        7,
+					NonRetryableErrorTypes: []string{"InvalidRecord", "Forbidden"},
+					StuckPageRetryInterval: 4 * time.Minute,
+				},
+				// maxFailedPages 0 means "fail on the first failed page", not "never".
+				FailurePolicy: temporalbatch.FailurePolicy{MaxFailedPages: ptr[int64](0), Handler: "RecordFailures"},
+				Desired: temporalbatch.DesiredState{
+					Generation: 3, Parallelism: 12, Suspend: true,
+					RampUp:    &temporalbatch.RampUp{From: 2, Step: 3, Every: 30 * time.Second},
+					RateLimit: &temporalbatch.RateLimit{PagesPerSecond: 0.5},
+				},
+			},
+		},
+		{
+			name: "optional fields omitted, heartbeat timeout 0 disables it",
+			job: planJobFixture(func(j *batchv1alpha1.BatchJob) {
+				j.Spec.Processor.HeartbeatTimeout = &metav1.Duration{}
+			}),
+			want: temporalbatch.Input{
+				Job:       processor.JobRef{Namespace: "shop", Name: "inflate-prices", WorkflowID: wantID},
+				TaskQueue: "inflate-prices",
+				Processor: temporalbatch.ProcessorSpec{
+					Name: "InflateProductPrices", PageSize: 200, Timeout: 5 * time.Minute, Delivery: temporalbatch.AtLeastOnce,
+				},
+				Retry: temporalbatch.RetryPolicy{
+					InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute, MaximumAttempts: 10,
+					StuckPageRetryInterval: 5 * time.Minute,
+				},
+				Desired: temporalbatch.DesiredState{Generation: 1, Parallelism: 10},
+			},
+		},
+		{
+			// An object that did not pass through the apiserver's defaulting
+			// runs with the CRD's defaults, not with zeros.
+			name: "defaulted fields unset: the CRD defaults apply",
+			job: planJobFixture(func(j *batchv1alpha1.BatchJob) {
+				j.Spec = batchv1alpha1.BatchJobSpec{TaskQueue: "inflate-prices", Processor: batchv1alpha1.ProcessorSpec{Name: "InflateProductPrices"}}
+			}),
+			want: temporalbatch.Input{
+				Job:       processor.JobRef{Namespace: "shop", Name: "inflate-prices", WorkflowID: wantID},
+				TaskQueue: "inflate-prices",
+				Processor: temporalbatch.ProcessorSpec{
+					Name: "InflateProductPrices", PageSize: 100, Timeout: 5 * time.Minute,
+					HeartbeatTimeout: 30 * time.Second, Delivery: temporalbatch.AtLeastOnce,
+				},
+				Retry: temporalbatch.RetryPolicy{
+					InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute, MaximumAttempts: 10,
+					StuckPageRetryInterval: 5 * time.Minute,
+				},
+				Desired: temporalbatch.DesiredState{Generation: 1, Parallelism: 1},
+			},
+		},
+		{
+			name: "maxFailedPages omitted: never fail the job for failed pages",
+			job: planJobFixture(func(j *batchv1alpha1.BatchJob) {
+				j.Spec.FailurePolicy = &batchv1alpha1.FailurePolicySpec{Handler: "RecordFailures"}
+				j.Spec.RampUp = &batchv1alpha1.RampUpSpec{From: 1, Every: metav1.Duration{Duration: time.Minute}}
+			}),
+			want: temporalbatch.Input{
+				Job:       processor.JobRef{Namespace: "shop", Name: "inflate-prices", WorkflowID: wantID},
+				TaskQueue: "inflate-prices",
+				Processor: temporalbatch.ProcessorSpec{
+					Name: "InflateProductPrices", PageSize: 200, Timeout: 5 * time.Minute,
+					HeartbeatTimeout: 30 * time.Second, Delivery: temporalbatch.AtLeastOnce,
+				},
+				Retry: temporalbatch.RetryPolicy{
+					InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute, MaximumAttempts: 10,
+					StuckPageRetryInterval: 5 * time.Minute,
+				},
+				FailurePolicy: temporalbatch.FailurePolicy{Handler: "RecordFailures"},
+				// An omitted rampUp.step counts as 1.
+				Desired: temporalbatch.DesiredState{Generation: 1, Parallelism: 10,
+					RampUp: &temporalbatch.RampUp{From: 1, Step: 1, Every: time.Minute}},
+			},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			in, err := orchestratorInput(tc.job)
+			require.NoError(t, err)
+			require.Equal(t, tc.want, in)
+
+			d, err := desiredState(tc.job)
+			require.NoError(t, err)
+			require.Equal(t, tc.want.Desired, d, "desiredState is the input's initial desired state")
+		})
+	}
+}
+
+func TestWorkflowID(t *testing.T) {
+	job := planJobFixture()
+	require.Equal(t, "batchjob/shop/inflate-prices/7d3c2a10-5b1f-4f0e-9a52-1c2d3e4f5a6b", workflowID(job))
+
+	// Deleting and re-creating a job with the same name must not reach the old workflow.
+	again := planJobFixture(func(j *batchv1alpha1.BatchJob) { j.UID = "0f9e8d7c-0000-4000-8000-000000000001" })
+	require.NotEqual(t, workflowID(job), workflowID(again))
+}
+
+func TestOrchestratorInputErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		mod  func(*batchv1alpha1.BatchJob)
+		// field must appear in the error; value too, when set.
+		field, value string
+		// desired: desiredState reports it as well.
+		desired bool
+	}{
+		{
+			name:  "backoffCoefficient not a decimal",
+			mod:   func(j *batchv1alpha1.BatchJob) { j.Spec.Retry.BackoffCoefficient = "two" },
+			field: "spec.retry.backoffCoefficient", value: `"two"`,
+		},
+		{
+			name:  "backoffCoefficient NaN",
+			mod:   func(j *batchv1alpha1.BatchJob) { j.Spec.Retry.BackoffCoefficient = "NaN" },
+			field: "spec.retry.backoffCoefficient", value: `"NaN"`,
+		},
+		{
+			name:  "backoffCoefficient below 1",
+			mod:   func(j *batchv1alpha1.BatchJob) { j.Spec.Retry.BackoffCoefficient = "0.5" },
+			field: "backoffCoefficient", value: "0.5",
+		},
+		{
+			name: "pagesPerSecond not a decimal",
+			mod: func(j *batchv1alpha1.BatchJob) {
+				j.Spec.RateLimit = &batchv1alpha1.RateLimitSpec{PagesPerSecond: "fast"}
+			},
+			field: "spec.rateLimit.pagesPerSecond", value: `"fast"`, desired: true,
+		},
+		{
+			name: "pagesPerSecond infinite",
+			mod: func(j *batchv1alpha1.BatchJob) {
+				j.Spec.RateLimit = &batchv1alpha1.RateLimitSpec{PagesPerSecond: "Inf"}
+			},
+			field: "spec.rateLimit.pagesPerSecond", value: `"Inf"`, desired: true,
+		},
+		{
+			name:  "pagesPerSecond empty",
+			mod:   func(j *batchv1alpha1.BatchJob) { j.Spec.RateLimit = &batchv1alpha1.RateLimitSpec{} },
+			field: "spec.rateLimit.pagesPerSecond", desired: true,
+		},
+		{
+			name:  "pagesPerSecond zero",
+			mod:   func(j *batchv1alpha1.BatchJob) { j.Spec.RateLimit = &batchv1alpha1.RateLimitSpec{PagesPerSecond: "0"} },
+			field: "rateLimit.pagesPerSecond", desired: true,
+		},
+		{
+			name: "rampUp.from above parallelism",
+			mod: func(j *batchv1alpha1.BatchJob) {
+				j.Spec.RampUp = &batchv1alpha1.RampUpSpec{From: 20, Step: 1, Every: metav1.Duration{Duration: time.Second}}
+			},
+			field: "rampUp.from", value: "20", desired: true,
+		},
+		{
+			name:  "page timeout zero",
+			mod:   func(j *batchv1alpha1.BatchJob) { j.Spec.Processor.Timeout = &metav1.Duration{} },
+			field: "processor.timeout",
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			job := planJobFixture(tc.mod)
+			_, err := orchestratorInput(job)
+			require.Error(t, err)
+			require.Contains(t, err.Error(), tc.field)
+			require.Contains(t, err.Error(), tc.value)
+
+			_, err = desiredState(job)
+			if tc.desired {
+				require.Error(t, err)
+				require.Contains(t, err.Error(), tc.field)
+			} else {
+				require.NoError(t, err, "only the immutable part is wrong")
+			}
+		})
+	}
+}
+
+func TestTemporalProblem(t *testing.T) {
+	tests := []struct {
+		name    string
+		err     error
+		reason  string
+		message []string
+	}{
+		{
+			name:    "namespace not found",
+			err:     serviceerror.NewNamespaceNotFound("batch"),
+			reason:  batchv1alpha1.ReasonNamespaceNotFound,
+			message: []string{`Temporal namespace "batch" does not exist`, "temporal operator namespace create batch"},
+		},
+		{
+			name:    "namespace not found, wrapped",
+			err:     fmt.Errorf("start workflow: %w", serviceerror.NewNamespaceNotFound("batch")),
+			reason:  batchv1alpha1.ReasonNamespaceNotFound,
+			message: []string{`"batch"`},
+		},
+		{
+			name:    "server unavailable",
+			err:     serviceerror.NewUnavailable("connection refused"),
+			reason:  batchv1alpha1.ReasonTemporalUnavailable,
+			message: []string{"Temporal does not answer", "connection refused"},
+		},
+		{
+			name:    "server deadline exceeded",
+			err:     serviceerror.NewDeadlineExceeded("context deadline exceeded"),
+			reason:  batchv1alpha1.ReasonTemporalUnavailable,
+			message: []string{"Temporal does not answer"},
+		},
+		{
+			name:    "reconcile deadline exceeded",
+			err:     fmt.Errorf("query progress: %w", context.DeadlineExceeded),
+			reason:  batchv1alpha1.ReasonTemporalUnavailable,
+			message: []string{"Temporal does not answer", "deadline exceeded"},
+		},
+		{
+			name: "unrelated error",
+			err:  errors.New("json: cannot unmarshal string into Go value of type int"),
+		},
+		{
+			name: "workflow not found is not about reaching Temporal",
+			err:  serviceerror.NewNotFound("workflow not found"),
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			reason, message := temporalProblem(tc.err, "batch")
+			require.Equal(t, tc.reason, reason)
+			if tc.reason == "" {
+				require.Empty(t, message)
+			}
+			for _, m := range tc.message {
+				require.Contains(t, message, m)
+			}
+		})
+	}
+}

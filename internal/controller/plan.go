@@ -1,0 +1,377 @@
+package controller
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	batchv1alpha1 "github.com/temporal-batch/temporal-batch/api/v1alpha1"
+	"github.com/temporal-batch/temporal-batch/internal/temporalbatch"
+)
+
+// observation is what one reconcile pass saw of Kubernetes and Temporal.
+type observation struct {
+	job *batchv1alpha1.BatchJob
+	now time.Time
+
+	// progress is the orchestrator's report; nil when not known this pass.
+	progress *temporalbatch.Progress
+	// closedWithoutResult: the workflow ended without a Result (terminated,
+	// timed out); endErr says how.
+	closedWithoutResult bool
+	endErr              error
+	// temporalReason and temporalMessage are set when Temporal could not be
+	// reached or used this pass.
+	temporalReason, temporalMessage string
+	// invalidSpec is set when the spec cannot become a workflow input.
+	invalidSpec error
+
+	// workers is the worker Deployment's status, when it exists.
+	workers *batchv1alpha1.WorkerStatus
+}
+
+// plan is what one reconcile pass does: computed by planJob, a pure function.
+type plan struct {
+	startWorkflow bool
+	sendDesired   *temporalbatch.DesiredState
+	redrive       string
+	// replicas of the worker Deployment; nil when the job has no spec.worker.
+	replicas *int32
+	status   batchv1alpha1.BatchJobStatus
+	events   []event
+	// requeueAfter is when to look again; 0 means only on change.
+	requeueAfter time.Duration
+	deleteJob    bool
+}
+
+type event struct {
+	warning bool
+	reason  string
+	message string
+}
+
+// Intervals tunes how often the controller reads progress.
+type Intervals struct {
+	// Running is the progress poll interval while pages run.
+	Running time.Duration
+	// Idle is the poll interval while suspended and drained.
+	Idle time.Duration
+	// Stall marks a job stalled when no page completed for this long while
+	// pages are pending or in flight.
+	Stall time.Duration
+}
+
+// DefaultIntervals are the defaults of the manager's flags.
+var DefaultIntervals = Intervals{Running: 5 * time.Second, Idle: time.Minute, Stall: 10 * time.Minute}
+
+func finished(phase batchv1alpha1.BatchJobPhase) bool {
+	return phase == batchv1alpha1.PhaseSucceeded || phase == batchv1alpha1.PhaseFailed
+}
+
+// planJob decides what to do about a job from what was observed.
+func planJob(obs observation, iv Intervals) plan {
+	job := obs.job
+	old := job.Status
+	st := *old.DeepCopy()
+	p := plan{requeueAfter: iv.Running}
+	gen := job.Generation
+
+	redriveAsked := job.Annotations[batchv1alpha1.AnnotationRedrive]
+	if redriveAsked != "" && redriveAsked != old.LastRedrive && old.Workflow != nil && obs.temporalReason == "" && obs.invalidSpec == nil {
+		p.redrive = redriveAsked
+	}
+
+	switch {
+	case obs.invalidSpec != nil:
+		st.Phase = batchv1alpha1.PhaseFailed
+		setCondition(&st, gen, batchv1alpha1.ConditionFailed, metav1.ConditionTrue, batchv1alpha1.ReasonInvalidSpec, obs.invalidSpec.Error())
+		setCondition(&st, gen, batchv1alpha1.ConditionReady, metav1.ConditionFalse, batchv1alpha1.ReasonInvalidSpec, obs.invalidSpec.Error())
+		setCondition(&st, gen, batchv1alpha1.ConditionProgressing, metav1.ConditionFalse, batchv1alpha1.ReasonInvalidSpec, "the spec cannot run; fix it or create a new BatchJob")
+		setCondition(&st, gen, batchv1alpha1.ConditionComplete, metav1.ConditionFalse, batchv1alpha1.ReasonInvalidSpec, "")
+		st.ObservedGeneration = gen
+		p.requeueAfter = 0
+
+	case old.Workflow == nil:
+		// Not started yet, or Temporal did not answer the start.
+		p.startWorkflow = obs.temporalReason == ""
+		st.Phase = batchv1alpha1.PhasePending
+		setCondition(&st, gen, batchv1alpha1.ConditionComplete, metav1.ConditionFalse, batchv1alpha1.ReasonStarting, "")
+		setCondition(&st, gen, batchv1alpha1.ConditionFailed, metav1.ConditionFalse, batchv1alpha1.ReasonStarting, "")
+		setCondition(&st, gen, batchv1alpha1.ConditionSuspended, boolCondition(job.Spec.Suspend), batchv1alpha1.ReasonStarting, "")
+		setCondition(&st, gen, batchv1alpha1.ConditionProgressing, metav1.ConditionTrue, batchv1alpha1.ReasonStarting, "starting the orchestrator workflow")
+		setCondition(&st, gen, batchv1alpha1.ConditionReady, metav1.ConditionFalse, batchv1alpha1.ReasonStarting, "starting the orchestrator workflow")
+		p.requeueAfter = time.Second
+
+	case obs.progress != nil:
+		applyProgress(&st, *obs.progress)
+		pr := obs.progress
+		if pr.State == temporalbatch.StateRunning || pr.State == temporalbatch.StateSuspended {
+			if d, err := desiredState(job); err == nil && pr.Generation < gen {
+				p.sendDesired = &d
+			}
+		}
+		if pr.Generation >= gen || finished(st.Phase) {
+			st.ObservedGeneration = gen
+		}
+		setProgressConditions(&st, obs, iv)
+		switch {
+		case finished(st.Phase):
+			p.requeueAfter = 0
+		case st.Phase == batchv1alpha1.PhaseSuspended && st.Pages.InFlight == 0 && p.sendDesired == nil:
+			p.requeueAfter = iv.Idle
+		}
+		if p.sendDesired != nil || p.redrive != "" {
+			p.requeueAfter = time.Second
+		}
+
+	case obs.closedWithoutResult:
+		st.Phase = batchv1alpha1.PhaseFailed
+		msg := fmt.Sprintf("the orchestrator workflow ended without a result: %v", obs.endErr)
+		setCondition(&st, gen, batchv1alpha1.ConditionFailed, metav1.ConditionTrue, batchv1alpha1.ReasonWorkflowFailed, msg)
+		setCondition(&st, gen, batchv1alpha1.ConditionComplete, metav1.ConditionFalse, batchv1alpha1.ReasonWorkflowFailed, "")
+		setCondition(&st, gen, batchv1alpha1.ConditionProgressing, metav1.ConditionFalse, batchv1alpha1.ReasonFinished, msg)
+		setCondition(&st, gen, batchv1alpha1.ConditionReady, metav1.ConditionFalse, batchv1alpha1.ReasonWorkflowFailed, msg)
+		setCondition(&st, gen, batchv1alpha1.ConditionSuspended, metav1.ConditionFalse, batchv1alpha1.ReasonFinished, "")
+		if st.CompletionTime == nil {
+			t := metav1.NewTime(obs.now)
+			st.CompletionTime = &t
+		}
+		st.ObservedGeneration = gen
+		p.requeueAfter = 0
+
+	case finished(old.Phase):
+		// Nothing left to read: only a change to the job or its TTL brings it back.
+		p.requeueAfter = 0
+	}
+
+	if obs.temporalReason != "" {
+		setCondition(&st, gen, batchv1alpha1.ConditionReady, metav1.ConditionFalse, obs.temporalReason, obs.temporalMessage)
+		p.startWorkflow = false
+		p.sendDesired = nil
+	}
+
+	if job.Spec.Worker != nil {
+		r := workerReplicas(job, st, obs.progress)
+		p.replicas = &r
+		st.Workers = obs.workers
+		if st.Workers == nil {
+			st.Workers = &batchv1alpha1.WorkerStatus{}
+		}
+	}
+
+	// TTL after finished.
+	if ttl := job.Spec.TTLSecondsAfterFinished; ttl != nil && finished(st.Phase) && st.CompletionTime != nil && p.redrive == "" {
+		left := st.CompletionTime.Add(time.Duration(*ttl) * time.Second).Sub(obs.now)
+		if left <= 0 {
+			p.deleteJob = true
+		} else if p.requeueAfter == 0 || left < p.requeueAfter {
+			p.requeueAfter = left
+		}
+	}
+
+	p.status = st
+	p.events = statusEvents(old, st)
+	return p
+}
+
+// applyProgress copies the orchestrator's report into status.
+func applyProgress(st *batchv1alpha1.BatchJobStatus, pr temporalbatch.Progress) {
+	st.Phase = phaseOf(pr.State)
+	st.Parallelism = batchv1alpha1.ParallelismStatus{
+		Desired: int32(pr.Parallelism.Desired), Effective: int32(pr.Parallelism.Effective), MaxAchieved: int32(pr.Parallelism.MaxAchieved),
+	}
+	st.Pages = batchv1alpha1.PageStatus{
+		Completed: pr.Pages.Completed, InFlight: pr.Pages.InFlight, Pending: pr.Pages.Pending, Stuck: pr.Pages.Stuck, Failed: pr.Pages.Failed,
+	}
+	st.Items = batchv1alpha1.ItemStatus{Processed: pr.Items.Processed, Failed: pr.Items.Failed}
+	st.ItemsPerSecond = strconv.FormatFloat(pr.ItemsPerSecond, 'f', 1, 64)
+	if !pr.StartTime.IsZero() {
+		t := metav1.NewTime(pr.StartTime)
+		st.StartTime = &t
+	}
+	st.CompletionTime = nil
+	if pr.CompletionTime != nil {
+		t := metav1.NewTime(*pr.CompletionTime)
+		st.CompletionTime = &t
+	}
+	st.Failures = nil
+	if len(pr.ByType) > 0 || len(pr.Recent) > 0 {
+		f := &batchv1alpha1.FailureStatus{ByType: pr.ByType}
+		for _, r := range pr.Recent {
+			t := metav1.NewTime(r.Time)
+			f.Recent = append(f.Recent, batchv1alpha1.FailureRecord{Page: r.Page, Cursor: r.Cursor, Item: r.Item, Type: r.Type, Message: r.Message, Time: &t})
+		}
+		st.Failures = f
+	}
+	if pr.LastRedrive != "" {
+		st.LastRedrive = pr.LastRedrive
+	}
+}
+
+func phaseOf(s temporalbatch.JobState) batchv1alpha1.BatchJobPhase {
+	switch s {
+	case temporalbatch.StateSuspended:
+		return batchv1alpha1.PhaseSuspended
+	case temporalbatch.StateSucceeded:
+		return batchv1alpha1.PhaseSucceeded
+	case temporalbatch.StateFailed, temporalbatch.StateCancelled:
+		return batchv1alpha1.PhaseFailed
+	}
+	return batchv1alpha1.PhaseRunning
+}
+
+// failureReason maps the orchestrator's end reason to a condition reason.
+func failureReason(pr temporalbatch.Progress) string {
+	switch pr.Reason {
+	case temporalbatch.ReasonChainBroken:
+		return batchv1alpha1.ReasonChainBroken
+	case temporalbatch.ReasonPagesFailed:
+		return batchv1alpha1.ReasonPagesFailed
+	case temporalbatch.ReasonTooManyFailedPages:
+		return batchv1alpha1.ReasonTooManyFailedPages
+	case temporalbatch.ReasonCancelled:
+		return batchv1alpha1.ReasonWorkflowCancelled
+	case temporalbatch.ReasonInvalidInput:
+		return batchv1alpha1.ReasonInvalidSpec
+	}
+	return batchv1alpha1.ReasonWorkflowFailed
+}
+
+func setProgressConditions(st *batchv1alpha1.BatchJobStatus, obs observation, iv Intervals) {
+	pr := *obs.progress
+	gen := obs.job.Generation
+	summary := fmt.Sprintf("%d pages completed (%d in flight, %d pending), %d items processed, %d failed",
+		pr.Pages.Completed, pr.Pages.InFlight, pr.Pages.Pending, pr.Items.Processed, pr.Items.Failed)
+	switch st.Phase {
+	case batchv1alpha1.PhaseSucceeded:
+		setCondition(st, gen, batchv1alpha1.ConditionComplete, metav1.ConditionTrue, batchv1alpha1.ReasonCompleted, pr.Message)
+		setCondition(st, gen, batchv1alpha1.ConditionFailed, metav1.ConditionFalse, batchv1alpha1.ReasonCompleted, "")
+		setCondition(st, gen, batchv1alpha1.ConditionProgressing, metav1.ConditionFalse, batchv1alpha1.ReasonFinished, summary)
+		setCondition(st, gen, batchv1alpha1.ConditionSuspended, metav1.ConditionFalse, batchv1alpha1.ReasonFinished, "")
+		setCondition(st, gen, batchv1alpha1.ConditionReady, metav1.ConditionTrue, batchv1alpha1.ReasonCompleted, pr.Message)
+	case batchv1alpha1.PhaseFailed:
+		reason := failureReason(pr)
+		setCondition(st, gen, batchv1alpha1.ConditionFailed, metav1.ConditionTrue, reason, pr.Message)
+		setCondition(st, gen, batchv1alpha1.ConditionComplete, metav1.ConditionFalse, reason, "")
+		setCondition(st, gen, batchv1alpha1.ConditionProgressing, metav1.ConditionFalse, batchv1alpha1.ReasonFinished, summary)
+		setCondition(st, gen, batchv1alpha1.ConditionSuspended, metav1.ConditionFalse, batchv1alpha1.ReasonFinished, "")
+		setCondition(st, gen, batchv1alpha1.ConditionReady, metav1.ConditionFalse, reason, pr.Message)
+	case batchv1alpha1.PhaseSuspended:
+		msg := "suspended: no new pages start"
+		if pr.Pages.InFlight > 0 {
+			msg = fmt.Sprintf("suspended: %d pages in flight finish, no new pages start", pr.Pages.InFlight)
+		}
+		setCondition(st, gen, batchv1alpha1.ConditionSuspended, metav1.ConditionTrue, batchv1alpha1.ReasonSuspended, msg)
+		setCondition(st, gen, batchv1alpha1.ConditionProgressing, metav1.ConditionFalse, batchv1alpha1.ReasonSuspended, msg)
+		setCondition(st, gen, batchv1alpha1.ConditionComplete, metav1.ConditionFalse, batchv1alpha1.ReasonSuspended, "")
+		setCondition(st, gen, batchv1alpha1.ConditionFailed, metav1.ConditionFalse, batchv1alpha1.ReasonSuspended, "")
+		setCondition(st, gen, batchv1alpha1.ConditionReady, metav1.ConditionTrue, batchv1alpha1.ReasonAccepted, "the orchestrator workflow runs")
+	default:
+		reason := batchv1alpha1.ReasonRunning
+		if pr.Parallelism.Effective < pr.Parallelism.Desired {
+			reason = batchv1alpha1.ReasonRampingUp
+		}
+		status := metav1.ConditionTrue
+		if stalled(pr, obs.now, iv.Stall) {
+			status, reason = metav1.ConditionFalse, batchv1alpha1.ReasonStalled
+			summary = fmt.Sprintf("no page completed for %s: %s", iv.Stall, summary)
+		}
+		setCondition(st, gen, batchv1alpha1.ConditionProgressing, status, reason, summary)
+		setCondition(st, gen, batchv1alpha1.ConditionSuspended, metav1.ConditionFalse, batchv1alpha1.ReasonResumed, "")
+		setCondition(st, gen, batchv1alpha1.ConditionComplete, metav1.ConditionFalse, batchv1alpha1.ReasonRunning, "")
+		setCondition(st, gen, batchv1alpha1.ConditionFailed, metav1.ConditionFalse, batchv1alpha1.ReasonRunning, "")
+		setCondition(st, gen, batchv1alpha1.ConditionReady, metav1.ConditionTrue, batchv1alpha1.ReasonAccepted, "the orchestrator workflow runs")
+	}
+}
+
+// stalled: pages wait or run, yet none completed for the stall period.
+func stalled(pr temporalbatch.Progress, now time.Time, after time.Duration) bool {
+	if after <= 0 || pr.Pages.InFlight+pr.Pages.Pending+pr.Pages.Stuck == 0 {
+		return false
+	}
+	last := pr.LastProgressTime
+	if last.IsZero() {
+		last = pr.StartTime
+	}
+	return !last.IsZero() && now.Sub(last) > after
+}
+
+// workerReplicas is ceil(pages allowed or still in flight / pagesPerPod), 0 once finished.
+func workerReplicas(job *batchv1alpha1.BatchJob, st batchv1alpha1.BatchJobStatus, pr *temporalbatch.Progress) int32 {
+	if finished(st.Phase) {
+		return 0
+	}
+	var pages int64
+	switch {
+	case pr != nil:
+		pages = max(int64(pr.Parallelism.Effective), pr.Pages.InFlight)
+	case st.Workflow != nil && st.Phase != batchv1alpha1.PhasePending:
+		// Progress unknown this pass (Temporal unreachable): keep the last
+		// known rather than stop pods that run pages.
+		pages = max(int64(st.Parallelism.Effective), st.Pages.InFlight)
+	case !job.Spec.Suspend:
+		pages = int64(parallelism(job))
+		if r := job.Spec.RampUp; r != nil {
+			pages = min(pages, int64(r.From))
+		}
+	}
+	per := int64(max(job.Spec.Worker.PagesPerPod, 1))
+	return int32((pages + per - 1) / per)
+}
+
+func statusEvents(old, cur batchv1alpha1.BatchJobStatus) []event {
+	var evs []event
+	add := func(warning bool, reason, format string, args ...any) {
+		evs = append(evs, event{warning: warning, reason: reason, message: fmt.Sprintf(format, args...)})
+	}
+	if old.Workflow == nil && cur.Workflow != nil {
+		add(false, "Started", "started orchestrator workflow %s", cur.Workflow.ID)
+	}
+	if old.Phase != cur.Phase {
+		switch {
+		case cur.Phase == batchv1alpha1.PhaseSuspended:
+			add(false, "Suspended", "suspended: no new pages start")
+		case cur.Phase == batchv1alpha1.PhaseRunning && old.Phase == batchv1alpha1.PhaseSuspended:
+			add(false, "Resumed", "resumed")
+		case cur.Phase == batchv1alpha1.PhaseRunning && finished(old.Phase):
+			add(false, "Redriven", "re-drive %q: failed pages run again", cur.LastRedrive)
+		case cur.Phase == batchv1alpha1.PhaseSucceeded:
+			add(false, "Completed", "%d pages, %d items processed, %d items failed", cur.Pages.Completed, cur.Items.Processed, cur.Items.Failed)
+		case cur.Phase == batchv1alpha1.PhaseFailed:
+			c := meta.FindStatusCondition(cur.Conditions, batchv1alpha1.ConditionFailed)
+			if c != nil {
+				add(true, "Failed", "%s: %s", c.Reason, c.Message)
+			}
+		}
+	}
+	if old.Parallelism.Desired != cur.Parallelism.Desired && old.Workflow != nil && old.Phase != batchv1alpha1.PhasePending {
+		add(false, "ParallelismChanged", "parallelism %d -> %d", old.Parallelism.Desired, cur.Parallelism.Desired)
+	}
+	if cur.Pages.Failed > old.Pages.Failed {
+		msg := ""
+		if cur.Failures != nil {
+			for _, f := range cur.Failures.Recent {
+				if f.Item == "" {
+					msg = fmt.Sprintf(" (latest: page %d, %s: %s)", f.Page, f.Type, f.Message)
+					break
+				}
+			}
+		}
+		add(true, "PagesFailed", "%d pages failed for good%s", cur.Pages.Failed, msg)
+	}
+	return evs
+}
+
+func setCondition(st *batchv1alpha1.BatchJobStatus, gen int64, typ string, status metav1.ConditionStatus, reason, message string) {
+	meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: typ, Status: status, Reason: reason, Message: message, ObservedGeneration: gen})
+}
+
+func boolCondition(b bool) metav1.ConditionStatus {
+	if b {
+		return metav1.ConditionTrue
+	}
+	return metav1.ConditionFalse
+}

@@ -1,0 +1,732 @@
+package controller
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	batchv1alpha1 "github.com/temporal-batch/temporal-batch/api/v1alpha1"
+	"github.com/temporal-batch/temporal-batch/internal/temporalbatch"
+)
+
+var (
+	planNow       = time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC)
+	planIntervals = Intervals{Running: 5 * time.Second, Idle: 2 * time.Minute, Stall: 10 * time.Minute}
+)
+
+// planJobFixture is a BatchJob as the API server returns it after defaulting.
+func planJobFixture(mods ...func(*batchv1alpha1.BatchJob)) *batchv1alpha1.BatchJob {
+	job := &batchv1alpha1.BatchJob{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "inflate-prices", UID: "7d3c2a10-5b1f-4f0e-9a52-1c2d3e4f5a6b", Generation: 1},
+		Spec: batchv1alpha1.BatchJobSpec{
+			TaskQueue: "inflate-prices",
+			Processor: batchv1alpha1.ProcessorSpec{
+				Name: "InflateProductPrices", PageSize: 200,
+				Timeout:          &metav1.Duration{Duration: 5 * time.Minute},
+				HeartbeatTimeout: &metav1.Duration{Duration: 30 * time.Second},
+				Delivery:         batchv1alpha1.DeliveryAtLeastOnce,
+			},
+			Parallelism: ptr[int32](10),
+			Retry: batchv1alpha1.RetrySpec{
+				InitialInterval: &metav1.Duration{Duration: time.Second}, BackoffCoefficient: "2",
+				MaximumInterval: &metav1.Duration{Duration: time.Minute}, MaximumAttempts: 10,
+				StuckPageRetryInterval: &metav1.Duration{Duration: 5 * time.Minute},
+			},
+			CancellationPolicy: batchv1alpha1.CancellationCancel,
+		},
+	}
+	for _, m := range mods {
+		m(job)
+	}
+	return job
+}
+
+func withWorkers(pagesPerPod int32) func(*batchv1alpha1.BatchJob) {
+	return func(j *batchv1alpha1.BatchJob) {
+		j.Spec.Worker = &batchv1alpha1.WorkerSpec{PagesPerPod: pagesPerPod, Template: corev1.PodTemplateSpec{
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "worker", Image: "example/worker:1"}}},
+		}}
+	}
+}
+
+func withGeneration(g int64) func(*batchv1alpha1.BatchJob) {
+	return func(j *batchv1alpha1.BatchJob) { j.Generation = g }
+}
+
+func withRampUp(from int32) func(*batchv1alpha1.BatchJob) {
+	return func(j *batchv1alpha1.BatchJob) {
+		j.Spec.RampUp = &batchv1alpha1.RampUpSpec{From: from, Step: 1, Every: metav1.Duration{Duration: 30 * time.Second}}
+	}
+}
+
+func withRedrive(v string) func(*batchv1alpha1.BatchJob) {
+	return func(j *batchv1alpha1.BatchJob) {
+		j.Annotations = map[string]string{batchv1alpha1.AnnotationRedrive: v}
+	}
+}
+
+func withTTL(seconds int32) func(*batchv1alpha1.BatchJob) {
+	return func(j *batchv1alpha1.BatchJob) { j.Spec.TTLSecondsAfterFinished = &seconds }
+}
+
+// progressFixture is a healthy running job's progress report at planNow.
+func progressFixture(mods ...func(*temporalbatch.Progress)) temporalbatch.Progress {
+	pr := temporalbatch.Progress{
+		State:            temporalbatch.StateRunning,
+		Generation:       1,
+		Parallelism:      temporalbatch.ParallelismStatus{Desired: 10, Effective: 10, MaxAchieved: 10},
+		Pages:            temporalbatch.PageCounts{Completed: 120, InFlight: 10, Pending: 1},
+		Items:            temporalbatch.ItemCounts{Processed: 24000, Failed: 3},
+		ItemsPerSecond:   812.5,
+		StartTime:        planNow.Add(-time.Hour),
+		LastProgressTime: planNow.Add(-2 * time.Second),
+	}
+	for _, m := range mods {
+		m(&pr)
+	}
+	return pr
+}
+
+func ended(state temporalbatch.JobState, reason, message string, ago time.Duration) func(*temporalbatch.Progress) {
+	return func(pr *temporalbatch.Progress) {
+		at := planNow.Add(-ago)
+		pr.State, pr.Reason, pr.Message, pr.CompletionTime = state, reason, message, &at
+		pr.Parallelism.Effective, pr.Pages.InFlight, pr.Pages.Pending = 0, 0, 0
+	}
+}
+
+// started is the job after the pass that started its workflow.
+func started(job *batchv1alpha1.BatchJob) *batchv1alpha1.BatchJob {
+	j := job.DeepCopy()
+	p := planJob(observation{job: j, now: planNow.Add(-time.Hour)}, planIntervals)
+	j.Status = p.status
+	j.Status.Workflow = &batchv1alpha1.WorkflowRef{Namespace: "default", ID: workflowID(j), RunID: "run-1"}
+	return j
+}
+
+// reported is the job after a pass that read pr: its status is what the
+// controller wrote then.
+func reported(job *batchv1alpha1.BatchJob, pr temporalbatch.Progress) *batchv1alpha1.BatchJob {
+	j := started(job)
+	p := planJob(observation{job: j, now: planNow.Add(-time.Minute), progress: &pr}, planIntervals)
+	j.Status = p.status
+	return j
+}
+
+type wantCondition struct {
+	status metav1.ConditionStatus
+	reason string
+	// message, when set, must appear in the condition's message.
+	message string
+}
+
+func TestPlanJob(t *testing.T) {
+	running := progressFixture()
+	failedPage := func(pr *temporalbatch.Progress) {
+		pr.Pages.Failed = 2
+		pr.Recent = []temporalbatch.Failure{
+			{Page: 40, Item: "sku-991", Type: "InvalidRecord", Message: "price is negative", Time: planNow},
+			{Page: 17, Cursor: "c17", Type: "Timeout", Message: "page timed out", Time: planNow},
+		}
+		pr.ByType = map[string]int64{"Timeout": 2, "InvalidRecord": 1}
+	}
+
+	tests := []struct {
+		name string
+		obs  observation
+
+		start      bool
+		phase      batchv1alpha1.BatchJobPhase
+		conditions map[string]wantCondition
+		// partialConditions: the pass rewrites only some conditions.
+		partialConditions bool
+		requeue           time.Duration
+		replicas          *int32
+		sendDesired       *temporalbatch.DesiredState
+		redrive           string
+		deleteJob         bool
+		// events as "Normal Reason" or "Warning Reason: message fragment".
+		events []string
+		check  func(t *testing.T, p plan)
+	}{
+		{
+			name:  "new job: start the workflow",
+			obs:   observation{job: planJobFixture()},
+			start: true, phase: batchv1alpha1.PhasePending, requeue: time.Second,
+			conditions: map[string]wantCondition{
+				batchv1alpha1.ConditionReady:       {metav1.ConditionFalse, batchv1alpha1.ReasonStarting, ""},
+				batchv1alpha1.ConditionProgressing: {metav1.ConditionTrue, batchv1alpha1.ReasonStarting, ""},
+				batchv1alpha1.ConditionSuspended:   {metav1.ConditionFalse, batchv1alpha1.ReasonStarting, ""},
+				batchv1alpha1.ConditionComplete:    {metav1.ConditionFalse, batchv1alpha1.ReasonStarting, ""},
+				batchv1alpha1.ConditionFailed:      {metav1.ConditionFalse, batchv1alpha1.ReasonStarting, ""},
+			},
+		},
+		{
+			name: "new suspended job: started suspended, no workers",
+			obs: observation{job: planJobFixture(withWorkers(2), func(j *batchv1alpha1.BatchJob) {
+				j.Spec.Suspend = true
+			})},
+			start: true, phase: batchv1alpha1.PhasePending, requeue: time.Second, replicas: ptr[int32](0),
+			conditions: map[string]wantCondition{
+				batchv1alpha1.ConditionSuspended: {metav1.ConditionTrue, batchv1alpha1.ReasonStarting, ""},
+			},
+		},
+		{
+			name:  "new job with workers: replicas cover rampUp.from before the first progress",
+			obs:   observation{job: planJobFixture(withWorkers(2), withRampUp(3))},
+			start: true, phase: batchv1alpha1.PhasePending, requeue: time.Second, replicas: ptr[int32](2),
+		},
+		{
+			name:  "new job with workers and no ramp-up: replicas cover parallelism",
+			obs:   observation{job: planJobFixture(withWorkers(4))},
+			start: true, phase: batchv1alpha1.PhasePending, requeue: time.Second, replicas: ptr[int32](3),
+		},
+		{
+			name: "Temporal unreachable at start: no start, Ready says why",
+			obs: observation{job: planJobFixture(), temporalReason: batchv1alpha1.ReasonTemporalUnavailable,
+				temporalMessage: "Temporal does not answer: connection refused; retrying with backoff"},
+			start: false, phase: batchv1alpha1.PhasePending, requeue: time.Second,
+			conditions: map[string]wantCondition{
+				batchv1alpha1.ConditionReady: {metav1.ConditionFalse, batchv1alpha1.ReasonTemporalUnavailable, "connection refused"},
+			},
+		},
+		{
+			name: "Temporal namespace missing at start: no start, Ready says which",
+			obs: observation{job: planJobFixture(), temporalReason: batchv1alpha1.ReasonNamespaceNotFound,
+				temporalMessage: `Temporal namespace "default" does not exist`},
+			start: false, phase: batchv1alpha1.PhasePending, requeue: time.Second,
+			conditions: map[string]wantCondition{
+				batchv1alpha1.ConditionReady: {metav1.ConditionFalse, batchv1alpha1.ReasonNamespaceNotFound, `"default"`},
+			},
+		},
+		{
+			name:  "running: progress copied into status",
+			obs:   observation{job: started(planJobFixture()), progress: ptr(progressFixture(failedPage))},
+			phase: batchv1alpha1.PhaseRunning, requeue: 5 * time.Second,
+			conditions: map[string]wantCondition{
+				batchv1alpha1.ConditionProgressing: {metav1.ConditionTrue, batchv1alpha1.ReasonRunning, "120 pages completed"},
+				batchv1alpha1.ConditionReady:       {metav1.ConditionTrue, batchv1alpha1.ReasonAccepted, ""},
+				batchv1alpha1.ConditionSuspended:   {metav1.ConditionFalse, batchv1alpha1.ReasonResumed, ""},
+				batchv1alpha1.ConditionComplete:    {metav1.ConditionFalse, batchv1alpha1.ReasonRunning, ""},
+				batchv1alpha1.ConditionFailed:      {metav1.ConditionFalse, batchv1alpha1.ReasonRunning, ""},
+			},
+			events: []string{"Warning PagesFailed: 2 pages failed for good (latest: page 17, Timeout: page timed out)"},
+			check: func(t *testing.T, p plan) {
+				st := p.status
+				require.Equal(t, int64(1), st.ObservedGeneration)
+				require.Equal(t, batchv1alpha1.ParallelismStatus{Desired: 10, Effective: 10, MaxAchieved: 10}, st.Parallelism)
+				require.Equal(t, batchv1alpha1.PageStatus{Completed: 120, InFlight: 10, Pending: 1, Failed: 2}, st.Pages)
+				require.Equal(t, batchv1alpha1.ItemStatus{Processed: 24000, Failed: 3}, st.Items)
+				require.Equal(t, "812.5", st.ItemsPerSecond)
+				require.NotNil(t, st.StartTime)
+				require.True(t, st.StartTime.Time.Equal(planNow.Add(-time.Hour)))
+				require.Nil(t, st.CompletionTime)
+				require.NotNil(t, st.Failures)
+				require.Equal(t, map[string]int64{"Timeout": 2, "InvalidRecord": 1}, st.Failures.ByType)
+				require.Len(t, st.Failures.Recent, 2)
+				require.Equal(t, "sku-991", st.Failures.Recent[0].Item, "newest first, as reported")
+				require.Equal(t, "c17", st.Failures.Recent[1].Cursor)
+				require.NotNil(t, st.Workflow, "the workflow reference is kept")
+			},
+		},
+		{
+			name: "running: itemsPerSecond is one decimal",
+			obs: observation{job: started(planJobFixture()), progress: ptr(progressFixture(func(pr *temporalbatch.Progress) {
+				pr.ItemsPerSecond = 1234.5678
+			}))},
+			phase: batchv1alpha1.PhaseRunning, requeue: 5 * time.Second,
+			check: func(t *testing.T, p plan) { require.Equal(t, "1234.6", p.status.ItemsPerSecond) },
+		},
+		{
+			name: "ramping up: Progressing says so, replicas follow effective parallelism",
+			obs: observation{job: started(planJobFixture(withWorkers(4), withRampUp(2))), progress: ptr(progressFixture(func(pr *temporalbatch.Progress) {
+				pr.Parallelism = temporalbatch.ParallelismStatus{Desired: 10, Effective: 5, MaxAchieved: 5}
+				pr.Pages.InFlight = 5
+			}))},
+			phase: batchv1alpha1.PhaseRunning, requeue: 5 * time.Second, replicas: ptr[int32](2),
+			conditions: map[string]wantCondition{
+				batchv1alpha1.ConditionProgressing: {metav1.ConditionTrue, batchv1alpha1.ReasonRampingUp, ""},
+				batchv1alpha1.ConditionReady:       {metav1.ConditionTrue, batchv1alpha1.ReasonAccepted, ""},
+			},
+		},
+		{
+			name: "replicas are ceil(effective / pagesPerPod)",
+			obs: observation{job: started(planJobFixture(withWorkers(4))), progress: ptr(progressFixture(func(pr *temporalbatch.Progress) {
+				pr.Parallelism = temporalbatch.ParallelismStatus{Desired: 9, Effective: 9, MaxAchieved: 9}
+				pr.Pages.InFlight = 9
+			})), workers: &batchv1alpha1.WorkerStatus{Replicas: 3, ReadyReplicas: 2}},
+			phase: batchv1alpha1.PhaseRunning, requeue: 5 * time.Second, replicas: ptr[int32](3),
+			check: func(t *testing.T, p plan) {
+				require.Equal(t, &batchv1alpha1.WorkerStatus{Replicas: 3, ReadyReplicas: 2}, p.status.Workers)
+			},
+		},
+		{
+			name: "spec changed, not yet applied: send the desired state",
+			obs: observation{
+				job: started(planJobFixture(withGeneration(3), func(j *batchv1alpha1.BatchJob) {
+					j.Status.ObservedGeneration = 2
+					j.Spec.Parallelism = ptr[int32](20)
+					j.Spec.RampUp = &batchv1alpha1.RampUpSpec{From: 2, Step: 3, Every: metav1.Duration{Duration: time.Minute}}
+					j.Spec.RateLimit = &batchv1alpha1.RateLimitSpec{PagesPerSecond: "2.5"}
+				})),
+				progress: ptr(progressFixture(func(pr *temporalbatch.Progress) { pr.Generation = 2 })),
+			},
+			phase: batchv1alpha1.PhaseRunning, requeue: time.Second,
+			sendDesired: &temporalbatch.DesiredState{
+				Generation: 3, Parallelism: 20,
+				RampUp:    &temporalbatch.RampUp{From: 2, Step: 3, Every: time.Minute},
+				RateLimit: &temporalbatch.RateLimit{PagesPerSecond: 2.5},
+			},
+			check: func(t *testing.T, p plan) {
+				require.Equal(t, int64(2), p.status.ObservedGeneration, "generation 3 is not applied yet")
+			},
+		},
+		{
+			name: "suspend asked, not yet applied: send the desired state",
+			obs: observation{
+				job: started(planJobFixture(withGeneration(2), func(j *batchv1alpha1.BatchJob) {
+					j.Spec.Suspend = true
+				})),
+				progress: ptr(progressFixture()),
+			},
+			phase: batchv1alpha1.PhaseRunning, requeue: time.Second,
+			sendDesired: &temporalbatch.DesiredState{Generation: 2, Parallelism: 10, Suspend: true},
+		},
+		{
+			name: "spec changed and applied: observedGeneration catches up, nothing sent",
+			obs: observation{
+				job: started(planJobFixture(withGeneration(3), func(j *batchv1alpha1.BatchJob) {
+					j.Status.ObservedGeneration = 2
+					j.Spec.Parallelism = ptr[int32](20)
+				})),
+				progress: ptr(progressFixture(func(pr *temporalbatch.Progress) {
+					pr.Generation = 3
+					pr.Parallelism = temporalbatch.ParallelismStatus{Desired: 20, Effective: 20, MaxAchieved: 20}
+				})),
+			},
+			phase: batchv1alpha1.PhaseRunning, requeue: 5 * time.Second,
+			check: func(t *testing.T, p plan) { require.Equal(t, int64(3), p.status.ObservedGeneration) },
+		},
+		{
+			name: "suspended and drained: idle polling, no workers",
+			obs: observation{
+				job: reported(planJobFixture(withWorkers(2), withGeneration(2), func(j *batchv1alpha1.BatchJob) { j.Spec.Suspend = true }),
+					progressFixture()),
+				progress: ptr(progressFixture(func(pr *temporalbatch.Progress) {
+					pr.State, pr.Generation = temporalbatch.StateSuspended, 2
+					pr.Parallelism.Effective, pr.Pages.InFlight = 0, 0
+				})),
+			},
+			phase: batchv1alpha1.PhaseSuspended, requeue: 2 * time.Minute, replicas: ptr[int32](0),
+			conditions: map[string]wantCondition{
+				batchv1alpha1.ConditionSuspended:   {metav1.ConditionTrue, batchv1alpha1.ReasonSuspended, "no new pages start"},
+				batchv1alpha1.ConditionProgressing: {metav1.ConditionFalse, batchv1alpha1.ReasonSuspended, ""},
+				batchv1alpha1.ConditionReady:       {metav1.ConditionTrue, batchv1alpha1.ReasonAccepted, ""},
+				batchv1alpha1.ConditionComplete:    {metav1.ConditionFalse, batchv1alpha1.ReasonSuspended, ""},
+				batchv1alpha1.ConditionFailed:      {metav1.ConditionFalse, batchv1alpha1.ReasonSuspended, ""},
+			},
+			events: []string{"Normal Suspended"},
+		},
+		{
+			name: "suspended with pages in flight: workers stay for them",
+			obs: observation{
+				job: reported(planJobFixture(withWorkers(2), withGeneration(2), func(j *batchv1alpha1.BatchJob) { j.Spec.Suspend = true }),
+					progressFixture()),
+				progress: ptr(progressFixture(func(pr *temporalbatch.Progress) {
+					pr.State, pr.Generation = temporalbatch.StateSuspended, 2
+					pr.Parallelism.Effective, pr.Pages.InFlight = 0, 5
+				})),
+			},
+			phase: batchv1alpha1.PhaseSuspended, requeue: 5 * time.Second, replicas: ptr[int32](3),
+			conditions: map[string]wantCondition{
+				batchv1alpha1.ConditionSuspended: {metav1.ConditionTrue, batchv1alpha1.ReasonSuspended, "5 pages in flight finish"},
+			},
+			events: []string{"Normal Suspended"},
+		},
+		{
+			name: "resumed",
+			obs: observation{
+				job: reported(planJobFixture(withGeneration(3)), progressFixture(func(pr *temporalbatch.Progress) {
+					pr.State, pr.Generation = temporalbatch.StateSuspended, 2
+					pr.Parallelism.Effective, pr.Pages.InFlight = 0, 0
+				})),
+				progress: ptr(progressFixture(func(pr *temporalbatch.Progress) { pr.Generation = 3 })),
+			},
+			phase: batchv1alpha1.PhaseRunning, requeue: 5 * time.Second,
+			conditions: map[string]wantCondition{
+				batchv1alpha1.ConditionSuspended:   {metav1.ConditionFalse, batchv1alpha1.ReasonResumed, ""},
+				batchv1alpha1.ConditionProgressing: {metav1.ConditionTrue, batchv1alpha1.ReasonRunning, ""},
+			},
+			events: []string{"Normal Resumed"},
+		},
+		{
+			name: "parallelism changed",
+			obs: observation{
+				job: reported(planJobFixture(withGeneration(2), func(j *batchv1alpha1.BatchJob) { j.Spec.Parallelism = ptr[int32](20) }), progressFixture()),
+				progress: ptr(progressFixture(func(pr *temporalbatch.Progress) {
+					pr.Generation = 2
+					pr.Parallelism = temporalbatch.ParallelismStatus{Desired: 20, Effective: 20, MaxAchieved: 20}
+				})),
+			},
+			phase: batchv1alpha1.PhaseRunning, requeue: 5 * time.Second,
+			events: []string{"Normal ParallelismChanged: parallelism 10 -> 20"},
+		},
+		{
+			name: "pages failed: one warning per increase",
+			obs: observation{
+				job:      reported(planJobFixture(), progressFixture(failedPage)),
+				progress: ptr(progressFixture(failedPage)),
+			},
+			phase: batchv1alpha1.PhaseRunning, requeue: 5 * time.Second,
+			events: nil,
+		},
+		{
+			name: "succeeded: Complete, no workers, no more polling",
+			obs: observation{
+				job:      reported(planJobFixture(withWorkers(2)), running),
+				progress: ptr(progressFixture(ended(temporalbatch.StateSucceeded, temporalbatch.ReasonCompleted, "all pages completed", 0))),
+			},
+			phase: batchv1alpha1.PhaseSucceeded, requeue: 0, replicas: ptr[int32](0),
+			conditions: map[string]wantCondition{
+				batchv1alpha1.ConditionComplete:    {metav1.ConditionTrue, batchv1alpha1.ReasonCompleted, "all pages completed"},
+				batchv1alpha1.ConditionFailed:      {metav1.ConditionFalse, batchv1alpha1.ReasonCompleted, ""},
+				batchv1alpha1.ConditionProgressing: {metav1.ConditionFalse, batchv1alpha1.ReasonFinished, ""},
+				batchv1alpha1.ConditionSuspended:   {metav1.ConditionFalse, batchv1alpha1.ReasonFinished, ""},
+				batchv1alpha1.ConditionReady:       {metav1.ConditionTrue, batchv1alpha1.ReasonCompleted, ""},
+			},
+			events: []string{"Normal Completed: 120 pages, 24000 items processed, 3 items failed"},
+			check: func(t *testing.T, p plan) {
+				require.NotNil(t, p.status.CompletionTime)
+				require.True(t, p.status.CompletionTime.Time.Equal(planNow))
+				require.Equal(t, int64(1), p.status.ObservedGeneration)
+			},
+		},
+		{
+			name: "failed: chain broken",
+			obs: observation{
+				job:      reported(planJobFixture(withWorkers(2)), running),
+				progress: ptr(progressFixture(ended(temporalbatch.StateFailed, temporalbatch.ReasonChainBroken, "page 17 failed before enqueuing page 18", 0))),
+			},
+			phase: batchv1alpha1.PhaseFailed, requeue: 0, replicas: ptr[int32](0),
+			conditions: map[string]wantCondition{
+				batchv1alpha1.ConditionFailed:      {metav1.ConditionTrue, batchv1alpha1.ReasonChainBroken, "page 17 failed before enqueuing page 18"},
+				batchv1alpha1.ConditionComplete:    {metav1.ConditionFalse, batchv1alpha1.ReasonChainBroken, ""},
+				batchv1alpha1.ConditionProgressing: {metav1.ConditionFalse, batchv1alpha1.ReasonFinished, ""},
+				batchv1alpha1.ConditionReady:       {metav1.ConditionFalse, batchv1alpha1.ReasonChainBroken, ""},
+			},
+			events: []string{"Warning Failed: ChainBroken: page 17 failed before enqueuing page 18"},
+		},
+		{
+			name: "failed: too many pages failed",
+			obs: observation{
+				job: reported(planJobFixture(), running),
+				progress: ptr(progressFixture(ended(temporalbatch.StateFailed, temporalbatch.ReasonPagesFailed, "3 pages failed, more than failurePolicy.maxFailedPages (2)", 0),
+					func(pr *temporalbatch.Progress) { pr.Pages.Failed = 3 })),
+			},
+			phase: batchv1alpha1.PhaseFailed, requeue: 0,
+			conditions: map[string]wantCondition{
+				batchv1alpha1.ConditionFailed: {metav1.ConditionTrue, batchv1alpha1.ReasonPagesFailed, "maxFailedPages (2)"},
+				batchv1alpha1.ConditionReady:  {metav1.ConditionFalse, batchv1alpha1.ReasonPagesFailed, ""},
+			},
+			events: []string{"Warning Failed: PagesFailed: 3 pages failed", "Warning PagesFailed: 3 pages failed for good"},
+		},
+		{
+			name: "failed: more pages in trouble than tracked",
+			obs: observation{
+				job:      reported(planJobFixture(), running),
+				progress: ptr(progressFixture(ended(temporalbatch.StateFailed, temporalbatch.ReasonTooManyFailedPages, "more than 500 pages failed or are stuck", 0))),
+			},
+			phase: batchv1alpha1.PhaseFailed, requeue: 0,
+			conditions: map[string]wantCondition{
+				batchv1alpha1.ConditionFailed: {metav1.ConditionTrue, batchv1alpha1.ReasonTooManyFailedPages, "500 pages"},
+			},
+			events: []string{"Warning Failed: TooManyFailedPages"},
+		},
+		{
+			name: "failed: workflow cancelled outside the operator",
+			obs: observation{
+				job:      reported(planJobFixture(), running),
+				progress: ptr(progressFixture(ended(temporalbatch.StateCancelled, temporalbatch.ReasonCancelled, "the workflow was cancelled", 0))),
+			},
+			phase: batchv1alpha1.PhaseFailed, requeue: 0,
+			conditions: map[string]wantCondition{
+				batchv1alpha1.ConditionFailed: {metav1.ConditionTrue, batchv1alpha1.ReasonWorkflowCancelled, "the workflow was cancelled"},
+				batchv1alpha1.ConditionReady:  {metav1.ConditionFalse, batchv1alpha1.ReasonWorkflowCancelled, ""},
+			},
+			events: []string{"Warning Failed: WorkflowCancelled: the workflow was cancelled"},
+		},
+		{
+			name: "failed without a known reason",
+			obs: observation{
+				job:      reported(planJobFixture(), running),
+				progress: ptr(progressFixture(ended(temporalbatch.StateFailed, "", "boom", 0))),
+			},
+			phase: batchv1alpha1.PhaseFailed, requeue: 0,
+			conditions: map[string]wantCondition{
+				batchv1alpha1.ConditionFailed: {metav1.ConditionTrue, batchv1alpha1.ReasonWorkflowFailed, "boom"},
+			},
+			events: []string{"Warning Failed: WorkflowFailed: boom"},
+		},
+		{
+			name: "workflow closed without a result (terminated)",
+			obs: observation{
+				job:                 reported(planJobFixture(withWorkers(2)), running),
+				closedWithoutResult: true,
+				endErr:              errors.New("workflow execution already completed: terminated by admin"),
+			},
+			phase: batchv1alpha1.PhaseFailed, requeue: 0, replicas: ptr[int32](0),
+			conditions: map[string]wantCondition{
+				batchv1alpha1.ConditionFailed:      {metav1.ConditionTrue, batchv1alpha1.ReasonWorkflowFailed, "terminated by admin"},
+				batchv1alpha1.ConditionComplete:    {metav1.ConditionFalse, batchv1alpha1.ReasonWorkflowFailed, ""},
+				batchv1alpha1.ConditionProgressing: {metav1.ConditionFalse, batchv1alpha1.ReasonFinished, ""},
+				batchv1alpha1.ConditionReady:       {metav1.ConditionFalse, batchv1alpha1.ReasonWorkflowFailed, ""},
+				batchv1alpha1.ConditionSuspended:   {metav1.ConditionFalse, batchv1alpha1.ReasonFinished, ""},
+			},
+			events: []string{"Warning Failed: WorkflowFailed: the orchestrator workflow ended without a result"},
+			check: func(t *testing.T, p plan) {
+				require.NotNil(t, p.status.CompletionTime)
+				require.True(t, p.status.CompletionTime.Time.Equal(planNow))
+			},
+		},
+		{
+			name: "stalled: no page completed for longer than the stall period",
+			obs: observation{job: reported(planJobFixture(), running), progress: ptr(progressFixture(func(pr *temporalbatch.Progress) {
+				pr.LastProgressTime = planNow.Add(-11 * time.Minute)
+				pr.Pages.Pending = 3
+			}))},
+			phase: batchv1alpha1.PhaseRunning, requeue: 5 * time.Second,
+			conditions: map[string]wantCondition{
+				batchv1alpha1.ConditionProgressing: {metav1.ConditionFalse, batchv1alpha1.ReasonStalled, "no page completed for 10m0s"},
+			},
+		},
+		{
+			name: "stalled: no page completed since the start",
+			obs: observation{job: reported(planJobFixture(), running), progress: ptr(progressFixture(func(pr *temporalbatch.Progress) {
+				pr.LastProgressTime = time.Time{}
+				pr.StartTime = planNow.Add(-11 * time.Minute)
+			}))},
+			phase: batchv1alpha1.PhaseRunning, requeue: 5 * time.Second,
+			conditions: map[string]wantCondition{
+				batchv1alpha1.ConditionProgressing: {metav1.ConditionFalse, batchv1alpha1.ReasonStalled, ""},
+			},
+		},
+		{
+			name: "slow but not stalled",
+			obs: observation{job: reported(planJobFixture(), running), progress: ptr(progressFixture(func(pr *temporalbatch.Progress) {
+				pr.LastProgressTime = planNow.Add(-9 * time.Minute)
+			}))},
+			phase: batchv1alpha1.PhaseRunning, requeue: 5 * time.Second,
+			conditions: map[string]wantCondition{
+				batchv1alpha1.ConditionProgressing: {metav1.ConditionTrue, batchv1alpha1.ReasonRunning, ""},
+			},
+		},
+		{
+			name: "re-drive asked with a new value",
+			obs: observation{
+				job:      reported(planJobFixture(withRedrive("2026-11-28T10:00:00Z"), func(j *batchv1alpha1.BatchJob) { j.Status.LastRedrive = "2026-11-27" }), running),
+				progress: ptr(progressFixture(func(pr *temporalbatch.Progress) { pr.LastRedrive = "2026-11-27" })),
+			},
+			phase: batchv1alpha1.PhaseRunning, requeue: time.Second, redrive: "2026-11-28T10:00:00Z",
+		},
+		{
+			name: "re-drive value already acted on",
+			obs: observation{
+				job:      reported(planJobFixture(withRedrive("2026-11-28T10:00:00Z"), func(j *batchv1alpha1.BatchJob) { j.Status.LastRedrive = "2026-11-28T10:00:00Z" }), running),
+				progress: ptr(progressFixture(func(pr *temporalbatch.Progress) { pr.LastRedrive = "2026-11-28T10:00:00Z" })),
+			},
+			phase: batchv1alpha1.PhaseRunning, requeue: 5 * time.Second, redrive: "",
+			check: func(t *testing.T, p plan) { require.Equal(t, "2026-11-28T10:00:00Z", p.status.LastRedrive) },
+		},
+		{
+			name: "re-drive of a failed job whose TTL passed: re-drive wins over deletion",
+			obs: observation{
+				job: reported(planJobFixture(withRedrive("r1"), withTTL(60)),
+					progressFixture(ended(temporalbatch.StateFailed, temporalbatch.ReasonPagesFailed, "2 pages failed", time.Hour))),
+				progress: ptr(progressFixture(ended(temporalbatch.StateFailed, temporalbatch.ReasonPagesFailed, "2 pages failed", time.Hour))),
+			},
+			phase: batchv1alpha1.PhaseFailed, requeue: time.Second, redrive: "r1", deleteJob: false,
+		},
+		{
+			name:  "re-drive is not asked before the workflow exists",
+			obs:   observation{job: planJobFixture(withRedrive("r1"))},
+			start: true, phase: batchv1alpha1.PhasePending, requeue: time.Second, redrive: "",
+		},
+		{
+			name: "re-drive waits while Temporal is unreachable",
+			obs: observation{job: reported(planJobFixture(withRedrive("r1")), running),
+				temporalReason: batchv1alpha1.ReasonTemporalUnavailable, temporalMessage: "Temporal does not answer"},
+			phase: batchv1alpha1.PhaseRunning, requeue: 5 * time.Second, redrive: "", partialConditions: true,
+		},
+		{
+			name: "Temporal unreachable while running: status kept, workers kept",
+			obs: observation{
+				job: reported(planJobFixture(withWorkers(4), withRampUp(1), withGeneration(2)), progressFixture(func(pr *temporalbatch.Progress) {
+					pr.Parallelism = temporalbatch.ParallelismStatus{Desired: 10, Effective: 8, MaxAchieved: 8}
+					pr.Pages.InFlight = 8
+				})),
+				temporalReason: batchv1alpha1.ReasonTemporalUnavailable, temporalMessage: "Temporal does not answer: unavailable",
+			},
+			phase: batchv1alpha1.PhaseRunning, requeue: 5 * time.Second, replicas: ptr[int32](2), partialConditions: true,
+			conditions: map[string]wantCondition{
+				batchv1alpha1.ConditionReady:       {metav1.ConditionFalse, batchv1alpha1.ReasonTemporalUnavailable, "unavailable"},
+				batchv1alpha1.ConditionProgressing: {metav1.ConditionTrue, batchv1alpha1.ReasonRampingUp, ""},
+			},
+			check: func(t *testing.T, p plan) {
+				require.Equal(t, int64(120), p.status.Pages.Completed, "last known progress stays")
+			},
+		},
+		{
+			name: "Temporal unreachable right after the start: workers sized from the spec",
+			obs: observation{job: started(planJobFixture(withWorkers(2), withRampUp(3))),
+				temporalReason: batchv1alpha1.ReasonTemporalUnavailable, temporalMessage: "Temporal does not answer"},
+			phase: batchv1alpha1.PhasePending, requeue: 5 * time.Second, replicas: ptr[int32](2),
+			conditions: map[string]wantCondition{
+				batchv1alpha1.ConditionReady: {metav1.ConditionFalse, batchv1alpha1.ReasonTemporalUnavailable, ""},
+			},
+		},
+		{
+			name: "TTL: finished long ago, progress read this pass: delete",
+			obs: observation{
+				job:      reported(planJobFixture(withTTL(3600)), running),
+				progress: ptr(progressFixture(ended(temporalbatch.StateSucceeded, temporalbatch.ReasonCompleted, "", 2*time.Hour))),
+			},
+			phase: batchv1alpha1.PhaseSucceeded, requeue: 0, deleteJob: true,
+			events: []string{"Normal Completed"},
+		},
+		{
+			name: "TTL: finished recently, progress read this pass: look again when it passes",
+			obs: observation{
+				job:      reported(planJobFixture(withTTL(3600)), running),
+				progress: ptr(progressFixture(ended(temporalbatch.StateSucceeded, temporalbatch.ReasonCompleted, "", 10*time.Minute))),
+			},
+			phase: batchv1alpha1.PhaseSucceeded, requeue: 50 * time.Minute,
+			events: []string{"Normal Completed"},
+		},
+		{
+			name: "TTL: finished long ago, nothing more to read: delete",
+			obs: observation{job: reported(planJobFixture(withTTL(3600)),
+				progressFixture(ended(temporalbatch.StateSucceeded, temporalbatch.ReasonCompleted, "", 2*time.Hour)))},
+			phase: batchv1alpha1.PhaseSucceeded, requeue: 0, deleteJob: true,
+		},
+		{
+			name: "TTL: finished recently, nothing more to read: look again when it passes",
+			obs: observation{job: reported(planJobFixture(withTTL(3600)),
+				progressFixture(ended(temporalbatch.StateFailed, temporalbatch.ReasonChainBroken, "", 10*time.Minute)))},
+			phase: batchv1alpha1.PhaseFailed, requeue: 50 * time.Minute,
+		},
+		{
+			name: "finished without TTL, nothing more to read: no polling",
+			obs: observation{job: reported(planJobFixture(withWorkers(2)),
+				progressFixture(ended(temporalbatch.StateSucceeded, temporalbatch.ReasonCompleted, "", time.Hour)))},
+			phase: batchv1alpha1.PhaseSucceeded, requeue: 0, replicas: ptr[int32](0),
+		},
+		{
+			name:  "TTL: closed without a result just now: look again after the TTL",
+			obs:   observation{job: reported(planJobFixture(withTTL(600)), running), closedWithoutResult: true, endErr: errors.New("timed out")},
+			phase: batchv1alpha1.PhaseFailed, requeue: 10 * time.Minute,
+			events: []string{"Warning Failed: WorkflowFailed"},
+		},
+		{
+			name: "invalid spec: Failed InvalidSpec, nothing started",
+			obs: observation{job: planJobFixture(withWorkers(2)),
+				invalidSpec: errors.New(`spec.rateLimit.pagesPerSecond is "fast": use a decimal such as "2" or "0.5"`)},
+			start: false, phase: batchv1alpha1.PhaseFailed, requeue: 0, replicas: ptr[int32](0),
+			conditions: map[string]wantCondition{
+				batchv1alpha1.ConditionFailed:      {metav1.ConditionTrue, batchv1alpha1.ReasonInvalidSpec, "spec.rateLimit.pagesPerSecond"},
+				batchv1alpha1.ConditionReady:       {metav1.ConditionFalse, batchv1alpha1.ReasonInvalidSpec, "spec.rateLimit.pagesPerSecond"},
+				batchv1alpha1.ConditionProgressing: {metav1.ConditionFalse, batchv1alpha1.ReasonInvalidSpec, ""},
+				batchv1alpha1.ConditionComplete:    {metav1.ConditionFalse, batchv1alpha1.ReasonInvalidSpec, ""},
+			},
+			partialConditions: true,
+			events:            []string{"Warning Failed: InvalidSpec: spec.rateLimit.pagesPerSecond"},
+		},
+		{
+			name: "invalid spec on a running job: no desired state sent, no re-drive",
+			obs: observation{
+				job:         reported(planJobFixture(withRedrive("r1"), withGeneration(2)), running),
+				invalidSpec: errors.New("rampUp.from is 20: use 1..parallelism (10)"),
+			},
+			phase: batchv1alpha1.PhaseFailed, requeue: 0, redrive: "",
+			conditions: map[string]wantCondition{
+				batchv1alpha1.ConditionFailed: {metav1.ConditionTrue, batchv1alpha1.ReasonInvalidSpec, "rampUp.from"},
+			},
+			events: []string{"Warning Failed: InvalidSpec: rampUp.from"},
+			check:  func(t *testing.T, p plan) { require.Equal(t, int64(2), p.status.ObservedGeneration) },
+		},
+	}
+
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.obs.now = planNow
+			before := tc.obs.job.DeepCopy()
+			p := planJob(tc.obs, planIntervals)
+			require.Equal(t, before, tc.obs.job, "planJob must not change the job it observed")
+
+			require.Equal(t, tc.start, p.startWorkflow, "startWorkflow")
+			require.Equal(t, tc.phase, p.status.Phase, "phase")
+			require.Equal(t, tc.requeue, p.requeueAfter, "requeueAfter")
+			require.Equal(t, tc.sendDesired, p.sendDesired, "sendDesired")
+			require.Equal(t, tc.redrive, p.redrive, "redrive")
+			require.Equal(t, tc.deleteJob, p.deleteJob, "deleteJob")
+			if tc.obs.job.Spec.Worker == nil {
+				require.Nil(t, p.replicas, "a job without spec.worker has no worker Deployment")
+				require.Nil(t, p.status.Workers)
+			} else {
+				require.NotNil(t, p.replicas, "replicas")
+				require.NotNil(t, tc.replicas, "the case must say how many replicas it expects")
+				require.Equal(t, *tc.replicas, *p.replicas, "replicas")
+				require.NotNil(t, p.status.Workers)
+			}
+
+			requireConditions(t, p.status, tc.obs.job.Generation, !tc.partialConditions)
+			for typ, want := range tc.conditions {
+				c := meta.FindStatusCondition(p.status.Conditions, typ)
+				require.NotNil(t, c, "condition %s", typ)
+				require.Equal(t, want.status, c.Status, "condition %s status", typ)
+				require.Equal(t, want.reason, c.Reason, "condition %s reason", typ)
+				require.Contains(t, c.Message, want.message, "condition %s message", typ)
+			}
+
+			require.Len(t, p.events, len(tc.events), "events: %v", p.events)
+			for i, want := range tc.events {
+				e := p.events[i]
+				typ := "Normal"
+				if e.warning {
+					typ = "Warning"
+				}
+				require.Contains(t, fmt.Sprintf("%s %s: %s", typ, e.reason, e.message), want, "event %d", i)
+			}
+
+			if tc.check != nil {
+				tc.check(t, p)
+			}
+		})
+	}
+}
+
+// requireConditions checks that every condition carries the generation and,
+// when all is set, that the five condition types are all there.
+func requireConditions(t *testing.T, st batchv1alpha1.BatchJobStatus, gen int64, all bool) {
+	t.Helper()
+	seen := map[string]bool{}
+	for _, c := range st.Conditions {
+		require.Equal(t, gen, c.ObservedGeneration, "condition %s observedGeneration", c.Type)
+		require.NotEmpty(t, c.Reason, "condition %s reason", c.Type)
+		require.False(t, seen[c.Type], "condition %s twice", c.Type)
+		seen[c.Type] = true
+	}
+	if all {
+		for _, typ := range []string{
+			batchv1alpha1.ConditionComplete, batchv1alpha1.ConditionFailed, batchv1alpha1.ConditionSuspended,
+			batchv1alpha1.ConditionProgressing, batchv1alpha1.ConditionReady,
+		} {
+			require.True(t, seen[typ], "condition %s missing", typ)
+		}
+	}
+}
