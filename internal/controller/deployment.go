@@ -118,13 +118,15 @@ func mergeEnv(user, injected []corev1.EnvVar) []corev1.EnvVar {
 	for _, e := range injected {
 		names[e.Name] = true
 	}
-	out := make([]corev1.EnvVar, 0, len(user)+len(injected))
+	// Injected variables come first so that the template's own may refer
+	// to them as $(TEMPORAL_ADDRESS).
+	out := append(make([]corev1.EnvVar, 0, len(user)+len(injected)), injected...)
 	for _, e := range user {
 		if !names[e.Name] {
 			out = append(out, e)
 		}
 	}
-	return append(out, injected...)
+	return out
 }
 
 // templateHash identifies a pod template, so that the Deployment is only

@@ -202,14 +202,14 @@ func TestMergeEnv(t *testing.T) {
 		{
 			name: "user env kept",
 			user: []corev1.EnvVar{{Name: "X", Value: "x"}, {Name: "Y", Value: "y"}},
-			want: []corev1.EnvVar{{Name: "X", Value: "x"}, {Name: "Y", Value: "y"}, {Name: "A", Value: "injected-a"}, {Name: "B", Value: "injected-b"}},
+			want: []corev1.EnvVar{{Name: "A", Value: "injected-a"}, {Name: "B", Value: "injected-b"}, {Name: "X", Value: "x"}, {Name: "Y", Value: "y"}},
 		},
 		{
 			name: "same name: injected wins",
 			user: []corev1.EnvVar{{Name: "B", Value: "user-b"}, {Name: "X", Value: "x"}, {Name: "A", ValueFrom: &corev1.EnvVarSource{
 				FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"},
 			}}},
-			want: []corev1.EnvVar{{Name: "X", Value: "x"}, {Name: "A", Value: "injected-a"}, {Name: "B", Value: "injected-b"}},
+			want: []corev1.EnvVar{{Name: "A", Value: "injected-a"}, {Name: "B", Value: "injected-b"}, {Name: "X", Value: "x"}},
 		},
 	}
 	for _, tc := range tests {

@@ -289,7 +289,8 @@ func setProgressConditions(st *batchv1alpha1.BatchJobStatus, obs observation, iv
 
 // stalled: pages wait or run, yet none completed for the stall period.
 func stalled(pr temporalbatch.Progress, now time.Time, after time.Duration) bool {
-	if after <= 0 || pr.Pages.InFlight+pr.Pages.Pending+pr.Pages.Stuck == 0 {
+	// Parallelism 0 holds pages back on purpose, like suspend.
+	if after <= 0 || pr.Parallelism.Effective == 0 || pr.Pages.InFlight+pr.Pages.Pending+pr.Pages.Stuck == 0 {
 		return false
 	}
 	last := pr.LastProgressTime
