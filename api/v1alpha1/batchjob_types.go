@@ -275,7 +275,8 @@ type BatchJobStatus struct {
 	// Phase: Pending, Running, Suspended, Succeeded or Failed.
 	// +optional
 	Phase BatchJobPhase `json:"phase,omitempty"`
-	// Conditions: Complete, Failed, Suspended, Progressing and Ready.
+	// Conditions: Complete, Failed, Suspended, Progressing and Ready, plus the
+	// kstatus conditions Reconciling (work left) and Stalled (failed or stuck).
 	// +optional
 	// +listType=map
 	// +listMapKey=type

@@ -12,6 +12,14 @@ const (
 	ConditionProgressing = "Progressing"
 	// ConditionReady is kstatus-style readiness: the job is accepted and healthy.
 	ConditionReady = "Ready"
+
+	// ConditionReconciling and ConditionStalled follow the kstatus
+	// conventions (sigs.k8s.io/cli-utils), so that kubectl, Argo CD and Flux
+	// see a running job as in progress and a failed one as failed.
+	// Reconciling is True while the job has work left; Stalled is True when
+	// it failed or no page completes.
+	ConditionReconciling = "Reconciling"
+	ConditionStalled     = "Stalled"
 )
 
 // Condition reasons.

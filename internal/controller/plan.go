@@ -172,9 +172,42 @@ func planJob(obs observation, iv Intervals) plan {
 		}
 	}
 
+	setKstatusConditions(&st, gen)
 	p.status = st
 	p.events = statusEvents(old, st)
 	return p
+}
+
+// setKstatusConditions derives Reconciling and Stalled from the phase and
+// the other conditions.
+func setKstatusConditions(st *batchv1alpha1.BatchJobStatus, gen int64) {
+	progressing := meta.FindStatusCondition(st.Conditions, batchv1alpha1.ConditionProgressing)
+	switch st.Phase {
+	case batchv1alpha1.PhaseSucceeded:
+		setCondition(st, gen, batchv1alpha1.ConditionReconciling, metav1.ConditionFalse, batchv1alpha1.ReasonCompleted, "")
+		setCondition(st, gen, batchv1alpha1.ConditionStalled, metav1.ConditionFalse, batchv1alpha1.ReasonCompleted, "")
+	case batchv1alpha1.PhaseFailed:
+		reason, msg := batchv1alpha1.ReasonWorkflowFailed, ""
+		if c := meta.FindStatusCondition(st.Conditions, batchv1alpha1.ConditionFailed); c != nil {
+			reason, msg = c.Reason, c.Message
+		}
+		setCondition(st, gen, batchv1alpha1.ConditionReconciling, metav1.ConditionFalse, reason, "")
+		setCondition(st, gen, batchv1alpha1.ConditionStalled, metav1.ConditionTrue, reason, msg)
+	case batchv1alpha1.PhaseSuspended:
+		setCondition(st, gen, batchv1alpha1.ConditionReconciling, metav1.ConditionFalse, batchv1alpha1.ReasonSuspended, "")
+		setCondition(st, gen, batchv1alpha1.ConditionStalled, metav1.ConditionFalse, batchv1alpha1.ReasonSuspended, "")
+	default:
+		reason, msg := batchv1alpha1.ReasonRunning, ""
+		if progressing != nil {
+			reason, msg = progressing.Reason, progressing.Message
+		}
+		setCondition(st, gen, batchv1alpha1.ConditionReconciling, metav1.ConditionTrue, reason, msg)
+		if progressing != nil && progressing.Reason == batchv1alpha1.ReasonStalled {
+			setCondition(st, gen, batchv1alpha1.ConditionStalled, metav1.ConditionTrue, batchv1alpha1.ReasonStalled, progressing.Message)
+		} else {
+			setCondition(st, gen, batchv1alpha1.ConditionStalled, metav1.ConditionFalse, reason, "")
+		}
+	}
 }
 
 // applyProgress copies the orchestrator's report into status.
