@@ -224,17 +224,18 @@ var _ = Describe("BatchJob", func() {
 		job.Spec.TTLSecondsAfterFinished = ptr(int32(2))
 		Expect(k8s.Create(ctx, job)).To(Succeed())
 		Eventually(get, 30*time.Second).WithArguments(job).Should(haveCondition(batchv1alpha1.ConditionComplete, metav1.ConditionTrue, batchv1alpha1.ReasonCompleted))
-		finishedAt := time.Now()
+		finishedAt := get(job).Status.CompletionTime.Time
 		Eventually(func() bool {
 			return apierrors.IsNotFound(k8s.Get(ctx, client.ObjectKeyFromObject(job), &batchv1alpha1.BatchJob{}))
 		}, 30*time.Second, 200*time.Millisecond).Should(BeTrue())
+		// completionTime has second precision.
 		Expect(time.Since(finishedAt)).To(BeNumerically(">=", time.Second), "deleted before the TTL passed")
 	})
 
 	It("adopts the running workflow after a manager restart", func() {
 		ns := newNamespace("restart")
 		ledger := filepath.Join(GinkgoT().TempDir(), "ledger")
-		job := syntheticJob(ns, "survivor", map[string]any{"totalItems": 8000, "itemDelay": "1ms", "ledger": ledger})
+		job := syntheticJob(ns, "survivor", map[string]any{"totalItems": 8000, "itemDelay": "3ms", "ledger": ledger})
 		Expect(k8s.Create(ctx, job)).To(Succeed())
 		Eventually(func() int64 { return get(job).Status.Pages.Completed }, 30*time.Second).Should(BeNumerically(">", 3))
 		before := get(job).Status.Workflow

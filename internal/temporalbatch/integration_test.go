@@ -284,10 +284,11 @@ func TestIntegrationTenThousandItems(t *testing.T) {
 
 func TestIntegrationPauseResume(t *testing.T) {
 	requireServer(t)
-	const total, pageSize = 3000, 50
+	// About 5 s of work, so that it is still running when suspended.
+	const total, pageSize = 6000, 100
 	pw := startPageWorker(t, 8, nil)
 	ledger := filepath.Join(t.TempDir(), "ledger")
-	in := newJob(t, pw.queue, examples.NameSynthetic, syntheticArgs{TotalItems: total, ItemDelay: "1ms", Ledger: ledger}, pageSize, 4)
+	in := newJob(t, pw.queue, examples.NameSynthetic, syntheticArgs{TotalItems: total, ItemDelay: "3ms", Ledger: ledger}, pageSize, 4)
 	start(t, in)
 	id := in.Job.WorkflowID
 	ctx := context.Background()
@@ -561,13 +562,14 @@ var recordHistory = flag.Bool("record-history", false, "write the history of Tes
 // path, then replays its recorded history against the workflow code.
 func TestIntegrationReplay(t *testing.T) {
 	requireServer(t)
-	const total, pageSize = 2400, 100
+	// Long enough (about 5 s) that the messages below reach it mid-run.
+	const total, pageSize = 4800, 100
 	col := &collector{}
 	pw := startPageWorker(t, 8, func(r worker.Registry) {
 		processor.RegisterFailureHandler(r, "CollectFailures", col.handle)
 	})
 	in := newJob(t, pw.queue, examples.NameSynthetic, syntheticArgs{
-		TotalItems: total, ItemDelay: "1ms",
+		TotalItems: total, ItemDelay: "3ms",
 		FailPages: map[string]any{"1": map[string]any{"type": "Flaky", "attempts": 1}, "3": map[string]any{"type": "InvalidRecord", "attempts": 0}},
 		FailItems: map[string]string{"42": "BadPrice"},
 	}, pageSize, 3)
