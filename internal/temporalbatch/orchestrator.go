@@ -101,35 +101,34 @@ func newOrchestrator(ctx workflow.Context, in Input) *orchestrator {
 	return o
 }
 
+type signalHandler struct {
+	name   string
+	handle func(json.RawMessage)
+}
+
+// signalHandlers are the orchestrator's signals. Bodies arrive as raw JSON
+// so that a malformed one is counted rather than dropped by the SDK.
+func (o *orchestrator) signalHandlers() []signalHandler {
+	return []signalHandler{
+		{SignalEnqueuePage, o.onEnqueueSignal},
+		{SignalDesiredState, o.onDesiredSignal},
+		{SignalRedrive, o.onRedriveSignal},
+	}
+}
+
 // listen starts a coroutine per signal and one for the failure handler.
 func (o *orchestrator) listen(ctx workflow.Context) {
-	workflow.Go(ctx, func(ctx workflow.Context) {
-		ch := workflow.GetSignalChannel(ctx, SignalEnqueuePage)
-		for {
-			var raw json.RawMessage
-			ch.Receive(ctx, &raw)
-			o.now = workflow.Now(ctx)
-			o.onEnqueueSignal(raw)
-		}
-	})
-	workflow.Go(ctx, func(ctx workflow.Context) {
-		ch := workflow.GetSignalChannel(ctx, SignalDesiredState)
-		for {
-			var raw json.RawMessage
-			ch.Receive(ctx, &raw)
-			o.now = workflow.Now(ctx)
-			o.onDesiredSignal(raw)
-		}
-	})
-	workflow.Go(ctx, func(ctx workflow.Context) {
-		ch := workflow.GetSignalChannel(ctx, SignalRedrive)
-		for {
-			var raw json.RawMessage
-			ch.Receive(ctx, &raw)
-			o.now = workflow.Now(ctx)
-			o.onRedriveSignal(raw)
-		}
-	})
+	for _, h := range o.signalHandlers() {
+		workflow.Go(ctx, func(ctx workflow.Context) {
+			ch := workflow.GetSignalChannel(ctx, h.name)
+			for {
+				var raw json.RawMessage
+				ch.Receive(ctx, &raw)
+				o.now = workflow.Now(ctx)
+				h.handle(raw)
+			}
+		})
+	}
 	if o.in.FailurePolicy.Handler != "" {
 		workflow.Go(ctx, o.runFailureHandler)
 	}
@@ -138,22 +137,14 @@ func (o *orchestrator) listen(ctx workflow.Context) {
 // drainSignals handles signals already delivered but not yet received, so
 // that none is lost when the run continues as new.
 func (o *orchestrator) drainSignals(ctx workflow.Context) {
-	handlers := []struct {
-		name string
-		fn   func(json.RawMessage)
-	}{
-		{SignalEnqueuePage, o.onEnqueueSignal},
-		{SignalDesiredState, o.onDesiredSignal},
-		{SignalRedrive, o.onRedriveSignal},
-	}
-	for _, h := range handlers {
+	for _, h := range o.signalHandlers() {
 		ch := workflow.GetSignalChannel(ctx, h.name)
 		for {
 			var raw json.RawMessage
 			if !ch.ReceiveAsync(&raw) {
 				break
 			}
-			h.fn(raw)
+			h.handle(raw)
 		}
 	}
 }
