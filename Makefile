@@ -15,7 +15,15 @@ ETCD_VERSION := v3.6.8
 # envtest's binaries (kube-apiserver, etcd, kubectl), built from Go modules.
 KUBEBUILDER_ASSETS := $(BIN)/k8s-$(KUBE_VERSION)
 ENVTEST_BINS := $(KUBEBUILDER_ASSETS)/kube-apiserver $(KUBEBUILDER_ASSETS)/etcd $(KUBEBUILDER_ASSETS)/kubectl
-export TEMPORAL_CLI KUBEBUILDER_ASSETS
+HELM_VERSION := v3.22.0
+HELM := $(BIN)/helm-$(HELM_VERSION)
+# What helm's own release build stamps in: its version, and the Kubernetes
+# version that `helm template` assumes without a cluster.
+HELM_LDFLAGS := -X helm.sh/helm/v3/internal/version.version=$(HELM_VERSION) \
+	-X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 \
+	-X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$(word 2,$(subst ., ,$(KUBE_VERSION)))
+CHART := charts/temporal-batch
+export TEMPORAL_CLI KUBEBUILDER_ASSETS HELM
 
 TEST_TIMEOUT ?= 30m
 BENCH_PAGES ?= 2000
@@ -34,7 +42,7 @@ help: ## Show the targets.
 ##@ Tools, built from Go modules and cached under bin/ by version.
 
 .PHONY: tools
-tools: $(TEMPORAL_CLI) $(WORKFLOWCHECK) $(CONTROLLER_GEN) $(ENVTEST_BINS) ## Build the Temporal dev server, kube-apiserver, etcd, kubectl and linters into bin/.
+tools: $(TEMPORAL_CLI) $(WORKFLOWCHECK) $(CONTROLLER_GEN) $(ENVTEST_BINS) $(HELM) ## Build the Temporal dev server, kube-apiserver, etcd, kubectl, helm and linters into bin/.
 
 $(TEMPORAL_CLI): hack/temporal/go.mod hack/temporal/go.sum
 	@mkdir -p $(BIN)
@@ -62,6 +70,11 @@ $(KUBEBUILDER_ASSETS)/etcd: hack/etcd/go.mod hack/etcd/go.sum
 	@mkdir -p $(KUBEBUILDER_ASSETS)
 	cd hack/etcd && $(GO) build -o $@.tmp go.etcd.io/etcd/server/v3 && mv $@.tmp $@
 
+$(HELM): hack/helm/go.mod hack/helm/go.sum
+	@mkdir -p $(BIN)
+	@echo ">> building helm $(HELM_VERSION); a few minutes the first time"
+	cd hack/helm && $(GO) build -ldflags "$(HELM_LDFLAGS)" -o $@.tmp helm.sh/helm/v3/cmd/helm && mv $@.tmp $@
+
 ##@ Generated code and manifests
 
 CRD_FILE := config/crd/bases/batch.temporalbatch.io_batchjobs.yaml
@@ -75,10 +88,14 @@ manifests: $(CONTROLLER_GEN) ## Write the CRD and RBAC from the Go markers.
 generate: $(CONTROLLER_GEN) ## Write the DeepCopy methods.
 	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths="./api/..."
 
+.PHONY: chart
+chart: manifests ## Write the chart's CRD and RBAC rules from config/.
+	$(GO) run ./hack/chartsync
+
 .PHONY: verify
-verify: manifests generate ## Fail when generated files are stale.
-	@git diff --exit-code -- config api || { echo "generated files are stale: run 'make manifests generate' and commit the result"; exit 1; }
-	@test -z "$$(git status --porcelain -- config api)" || { git status --porcelain -- config api; echo "generated files are not committed"; exit 1; }
+verify: manifests generate chart ## Fail when generated files (config, api, the chart) are stale.
+	@git diff --exit-code -- config api charts || { echo "generated files are stale: run 'make manifests generate chart' and commit the result"; exit 1; }
+	@test -z "$$(git status --porcelain -- config api charts)" || { git status --porcelain -- config api charts; echo "generated files are not committed"; exit 1; }
 
 ##@ Development
 
@@ -96,9 +113,22 @@ lint: $(WORKFLOWCHECK) ## gofmt, go vet and workflowcheck (workflow determinism)
 	$(GO) vet ./...
 	$(WORKFLOWCHECK) ./internal/temporalbatch/...
 
+.PHONY: chart-lint
+chart-lint: $(HELM) ## helm lint --strict the chart with its defaults and every value set in ci/.
+	$(HELM) lint --strict $(CHART)
+	@for f in $(CHART)/ci/*-values.yaml; do echo "$(HELM) lint --strict $(CHART) -f $$f"; $(HELM) lint --strict --quiet $(CHART) -f $$f || exit 1; done
+
+.PHONY: chart-package
+chart-package: $(HELM) ## Package the chart into dist/.
+	$(HELM) package $(CHART) --destination dist
+
 .PHONY: test
-test: $(TEMPORAL_CLI) $(ENVTEST_BINS) build ## Unit, integration and envtest suites (they start their own servers).
+test: $(TEMPORAL_CLI) $(ENVTEST_BINS) $(HELM) build ## Unit, integration, envtest and chart suites (they start their own servers).
 	$(GO) test -timeout $(TEST_TIMEOUT) -count=1 ./...
+
+.PHONY: test-e2e
+test-e2e: $(TEMPORAL_CLI) $(ENVTEST_BINS) build ## End-to-end suite: jobs on a local control plane with the real manager and worker processes, faults included.
+	$(GO) test ./test/e2e/ -count=1 -timeout $(TEST_TIMEOUT) -v -ginkgo.v
 
 .PHONY: test-unit
 test-unit: ## Unit tests only (no servers).
