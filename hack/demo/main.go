@@ -18,6 +18,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"sort"
@@ -152,57 +153,79 @@ func demo(ctx context.Context, env *localenv.Env, root string, cfg config) int {
 		job.Namespace, job.Name, source, count(cfg.items), cfg.pageSize, cfg.parallelism, cfg.rampFrom, cfg.rampStep, cfg.rampEvery, cfg.pagesPerPod)
 
 	key := client.ObjectKeyFromObject(job)
-	view := newProgressView(os.Stdout)
+	scale := fmt.Sprintf("kubectl batch scale %s --parallelism %d", job.Name, cfg.raiseTo)
+	if cfg.raiseTo > cfg.parallelism {
+		fmt.Printf("At %.0f%% of the items the demo raises the parallelism to %d, as `%s` would; the operator scales the workers to match.\n", 100*cfg.raiseAt, cfg.raiseTo, scale)
+	}
+	fmt.Printf("Live progress: kubectl batch watch %s\n\n", job.Name)
+
+	// The plugin's watch view shows the run; meanwhile the demo steers the
+	// job and keeps its notes for after the view closes.
+	notes := make(chan string, 4)
+	steerCtx, stopSteering := context.WithCancel(ctx)
+	defer stopSteering()
+	go steer(steerCtx, env, key, cfg, notes)
+
+	watch := exec.CommandContext(ctx, filepath.Join(root, "bin", "kubectl-batch"),
+		"--kubeconfig", env.Kubeconfig, "-n", job.Namespace, "watch", job.Name)
+	watch.Stdout, watch.Stderr = os.Stdout, os.Stderr
+	watchErr := watch.Run()
+	stopSteering()
+	close(notes)
+	fmt.Println()
+	for n := range notes {
+		fmt.Println(n)
+	}
+
+	var cur batchv1alpha1.BatchJob
+	if err := env.Client.Get(ctx, key, &cur); err != nil {
+		fmt.Fprintln(os.Stderr, "demo: read the job:", err)
+		return 2
+	}
+	if cur.Status.ObservedGeneration == 0 {
+		fmt.Printf("The operator never wrote the job's status. Its last error (%s):\n  %s\n", rel(root, env.ManagerLog), lastError(env.ManagerLog))
+	}
+	switch {
+	case meta.IsStatusConditionTrue(cur.Status.Conditions, batchv1alpha1.ConditionComplete):
+		report(&cur, cfg, time.Since(applied))
+		waitWorkersGone(ctx, env)
+		return 0
+	case cur.Status.Phase == batchv1alpha1.PhaseFailed:
+		report(&cur, cfg, time.Since(applied))
+		return 1
+	}
+	fmt.Fprintln(os.Stderr, "demo: the watch ended before the job finished:", watchErr)
+	return 2
+}
+
+// steer raises the parallelism once the job is far enough along.
+func steer(ctx context.Context, env *localenv.Env, key client.ObjectKey, cfg config, notes chan<- string) {
+	if cfg.raiseTo <= cfg.parallelism {
+		return
+	}
 	tick := time.NewTicker(500 * time.Millisecond)
 	defer tick.Stop()
-	raised := cfg.raiseTo <= cfg.parallelism
-	var readErr error
-	hinted := false
 	for {
 		select {
 		case <-ctx.Done():
-			view.Close()
-			return 2
+			return
 		case <-tick.C:
 		}
 		var cur batchv1alpha1.BatchJob
 		if err := env.Client.Get(ctx, key, &cur); err != nil {
-			if ctx.Err() == nil && (readErr == nil || readErr.Error() != err.Error()) {
-				view.Note("cannot read the job (retrying): %v", err)
-			}
-			readErr = err
 			continue
 		}
-		readErr = nil
-		if !hinted && cur.Status.ObservedGeneration == 0 && time.Since(applied) > 20*time.Second {
-			hinted = true
-			view.Note("The operator has not written the job's status after 20s. Its last error (%s):\n  %s", rel(root, env.ManagerLog), lastError(env.ManagerLog))
+		done := float64(cur.Status.Items.Processed+cur.Status.Items.Failed) / float64(max(cfg.items, 1))
+		if done < cfg.raiseAt {
+			continue
 		}
-		snap := snapshotOf(&cur, cfg.items, env.Runner.Running(), time.Since(applied))
-		view.Update(snap)
-
-		if !raised && snap.Done() >= cfg.raiseAt {
-			raised = true
-			patch := fmt.Sprintf(`{"spec":{"parallelism":%d}}`, cfg.raiseTo)
-			if err := env.Client.Patch(ctx, &cur, client.RawPatch(types.MergePatchType, []byte(patch))); err != nil {
-				view.Note("could not raise the parallelism: %v", err)
-			} else {
-				view.Note("%.0f%% done: raising spec.parallelism from %d to %d, as `kubectl patch batchjob %s --type merge -p '%s'` would; the operator scales the workers to match",
-					100*snap.Done(), cfg.parallelism, cfg.raiseTo, job.Name, patch)
-			}
+		patch := fmt.Sprintf(`{"spec":{"parallelism":%d}}`, cfg.raiseTo)
+		if err := env.Client.Patch(ctx, &cur, client.RawPatch(types.MergePatchType, []byte(patch))); err != nil {
+			notes <- fmt.Sprintf("Could not raise the parallelism: %v", err)
+		} else {
+			notes <- fmt.Sprintf("At %.0f%% the demo raised spec.parallelism from %d to %d.", 100*done, cfg.parallelism, cfg.raiseTo)
 		}
-
-		switch {
-		case meta.IsStatusConditionTrue(cur.Status.Conditions, batchv1alpha1.ConditionComplete):
-			view.Close()
-			report(&cur, cfg, time.Since(applied))
-			waitWorkersGone(ctx, env)
-			return 0
-		case meta.IsStatusConditionTrue(cur.Status.Conditions, batchv1alpha1.ConditionFailed) || cur.Status.Phase == batchv1alpha1.PhaseFailed:
-			view.Close()
-			report(&cur, cfg, time.Since(applied))
-			return 1
-		}
+		return
 	}
 }
 
