@@ -148,4 +148,4 @@ dev: $(TEMPORAL_CLI) $(ENVTEST_BINS) build ## Run the operator locally (kube-api
 
 .PHONY: clean
 clean: ## Remove built binaries (keeps cached tools).
-	rm -f $(BIN)/example-worker $(BIN)/manager
+	rm -f $(addprefix $(BIN)/,$(notdir $(wildcard cmd/*)))
