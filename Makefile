@@ -37,12 +37,18 @@ DEV_FLAGS ?=
 
 .PHONY: help
 help: ## Show the targets.
-	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z_-]+:.*##/ {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z0-9_-]+:.*##/ {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 ##@ Tools, built from Go modules and cached under bin/ by version.
 
+TOOLS := $(TEMPORAL_CLI) $(WORKFLOWCHECK) $(CONTROLLER_GEN) $(ENVTEST_BINS) $(HELM)
+
 .PHONY: tools
-tools: $(TEMPORAL_CLI) $(WORKFLOWCHECK) $(CONTROLLER_GEN) $(ENVTEST_BINS) $(HELM) ## Build the Temporal dev server, kube-apiserver, etcd, kubectl, helm and linters into bin/.
+tools: $(TOOLS) ## Build the Temporal dev server, kube-apiserver, etcd, kubectl, helm and linters into bin/.
+
+.PHONY: tool-paths
+tool-paths: ## Print the paths of the cached tools, one a line (.ci/run times each build).
+	@printf '%s\n' $(TOOLS)
 
 $(TEMPORAL_CLI): hack/temporal/go.mod hack/temporal/go.sum
 	@mkdir -p $(BIN)
@@ -123,7 +129,7 @@ chart-package: $(HELM) ## Package the chart into dist/.
 	$(HELM) package $(CHART) --destination dist
 
 .PHONY: test
-test: $(TEMPORAL_CLI) $(ENVTEST_BINS) $(HELM) build ## Unit, integration, envtest and chart suites (they start their own servers).
+test: $(TEMPORAL_CLI) $(ENVTEST_BINS) $(HELM) build ## Unit, integration, envtest, chart and end-to-end suites (they start their own servers).
 	$(GO) test -timeout $(TEST_TIMEOUT) -count=1 ./...
 
 .PHONY: test-e2e

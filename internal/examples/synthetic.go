@@ -2,7 +2,9 @@ package examples
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"strconv"
 	"strings"
@@ -25,6 +27,11 @@ type SyntheticArgs struct {
 	FailItems map[string]string `json:"failItems,omitempty"`
 	// FailPages maps a page number to how its attempts fail.
 	FailPages map[string]PageFailure `json:"failPages,omitempty"`
+	// FailWhileExists, when set, is the path of a file that makes FailPages
+	// apply: the listed pages fail only while it exists. Deleting it stands
+	// for fixing the cause of the failures, e.g. before a re-drive, which
+	// starts the failed pages over at attempt 1.
+	FailWhileExists string `json:"failWhileExists,omitempty"`
 	// Ledger is the path of a file that gets a line "<item> <page> <attempt>"
 	// for every item processed, so that a test can prove no item was lost.
 	Ledger string `json:"ledger,omitempty"`
@@ -101,7 +108,11 @@ func Synthetic(ctx context.Context, page *processor.Page) (processor.Result, err
 		}
 	}
 	if failure, ok := args.FailPages[strconv.FormatInt(page.Number, 10)]; ok {
-		if failure.Attempts == 0 || page.Attempt <= failure.Attempts {
+		failing, err := failureInEffect(args.FailWhileExists)
+		if err != nil {
+			return processor.Result{}, err
+		}
+		if failing && (failure.Attempts == 0 || page.Attempt <= failure.Attempts) {
 			return processor.Result{}, processor.Retryable(failure.Type,
 				"page %d attempt %d fails as spec.processor.args.failPages asks", page.Number, page.Attempt)
 		}
@@ -130,6 +141,22 @@ func Synthetic(ctx context.Context, page *processor.Page) (processor.Result, err
 		}
 	}
 	return processor.Result{ItemsProcessed: processed}, nil
+}
+
+// failureInEffect reports whether failPages apply: always without a
+// failWhileExists file, else while that file exists.
+func failureInEffect(path string) (bool, error) {
+	if path == "" {
+		return true, nil
+	}
+	_, err := os.Stat(path)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, fs.ErrNotExist):
+		return false, nil
+	}
+	return false, fmt.Errorf("spec.processor.args.failWhileExists: %w", err)
 }
 
 // appendFile appends data to the file at path with a single write. With

@@ -196,6 +196,48 @@ func TestSyntheticFailPagesEveryAttempt(t *testing.T) {
 	}
 }
 
+// TestSyntheticFailWhileExists: the listed pages fail while the file exists,
+// on every attempt, and succeed once it is gone, also on an attempt 1 (a
+// re-driven page starts over).
+func TestSyntheticFailWhileExists(t *testing.T) {
+	dir := t.TempDir()
+	marker, ledger := filepath.Join(dir, "broken"), filepath.Join(dir, "ledger")
+	if err := os.WriteFile(marker, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args := SyntheticArgs{
+		TotalItems:      100,
+		FailPages:       map[string]PageFailure{"2": {Type: "BadData"}},
+		FailWhileExists: marker,
+		Ledger:          ledger,
+	}
+	in := syntheticPage(t, 2, "20", 10, args)
+	for _, attempt := range []int32{1, 7} {
+		_, err := processortest.New(Synthetic).ExecuteAttempt(in, attempt, nil)
+		if appErr := applicationError(t, err); appErr.Type() != "BadData" {
+			t.Errorf("attempt %d with the file present failed with type %q, want BadData", attempt, appErr.Type())
+		}
+	}
+	// Pages not listed run while the file exists.
+	if _, err := processortest.New(Synthetic).Execute(syntheticPage(t, 1, "10", 10, args)); err != nil {
+		t.Errorf("page 1: %v", err)
+	}
+
+	if err := os.Remove(marker); err != nil {
+		t.Fatal(err)
+	}
+	res, err := processortest.New(Synthetic).Execute(in)
+	if err != nil {
+		t.Fatalf("attempt 1 after the file is gone: %v", err)
+	}
+	if res.ItemsProcessed != 10 {
+		t.Errorf("processed %d items, want 10", res.ItemsProcessed)
+	}
+	if lines := readLines(t, ledger); len(lines) != 20 || !slices.Contains(lines, "20 2 1") {
+		t.Errorf("ledger %q, want pages 1 and 2, attempt 1 each", lines)
+	}
+}
+
 func TestSyntheticInvalidInput(t *testing.T) {
 	for _, tc := range []struct {
 		name     string

@@ -24,13 +24,12 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
-	batchv1alpha1 "github.com/temporal-batch/temporal-batch/api/v1alpha1"
 	"github.com/temporal-batch/temporal-batch/internal/devserver"
+	"github.com/temporal-batch/temporal-batch/internal/scheme"
 )
 
 // DefaultTemporalPort is the Temporal frontend port used when it is free, so
@@ -89,25 +88,20 @@ type Env struct {
 	lock         *os.File
 	testEnv      *envtest.Environment
 	temporal     *devserver.Server
+	temporalPort int
 	manager      *supervised
 	stopRunner   context.CancelFunc
 	runnerDone   chan struct{}
 	controlPlane []*os.File
 	stopOnce     sync.Once
 	stopErr      error
+	// temporalMu guards temporal, which StopTemporal and StartTemporal
+	// replace while the environment runs.
+	temporalMu sync.Mutex
 }
 
 // Scheme holds the types the environment's client reads and writes.
-func Scheme() *runtime.Scheme {
-	s := runtime.NewScheme()
-	if err := clientgoscheme.AddToScheme(s); err != nil {
-		panic(err)
-	}
-	if err := batchv1alpha1.AddToScheme(s); err != nil {
-		panic(err)
-	}
-	return s
-}
+func Scheme() *runtime.Scheme { return scheme.New() }
 
 // Start starts the environment and returns once the manager is ready. On
 // error, whatever had started is stopped again.
@@ -271,20 +265,85 @@ func (e *Env) startTemporal(ctx context.Context, port int) error {
 		return err
 	}
 	e.TemporalCLI = cli
+	e.temporalPort = port
 	began := time.Now()
 	e.logf("starting the Temporal dev server on 127.0.0.1:%d", port)
-	e.temporal, err = devserver.Start(ctx, devserver.Options{
+	if err := e.runTemporal(ctx); err != nil {
+		return err
+	}
+	e.logf("Temporal dev server ready at %s (%s)", e.TemporalAddress, since(began))
+	return nil
+}
+
+// runTemporal starts the dev server on the environment's port and SQLite
+// file and waits until it answers.
+func (e *Env) runTemporal(ctx context.Context) error {
+	srv, err := devserver.Start(ctx, devserver.Options{
 		DBFile: filepath.Join(e.StateDir, "temporal.db"),
-		Port:   port,
+		Port:   e.temporalPort,
 		LogDir: e.LogDir,
 	})
 	if err != nil {
 		return err
 	}
-	e.TemporalAddress, e.TemporalNamespace = e.temporal.Address, e.temporal.Namespace
-	e.logf("Temporal dev server ready at %s (%s)", e.TemporalAddress, since(began))
-	e.logger.Info("Temporal dev server started", "address", e.TemporalAddress)
+	e.temporalMu.Lock()
+	e.temporal = srv
+	e.temporalMu.Unlock()
+	if e.TemporalAddress == "" {
+		// A restarted server keeps the address; readers need no lock.
+		e.TemporalAddress, e.TemporalNamespace = srv.Address, srv.Namespace
+	}
+	e.logger.Info("Temporal dev server started", "address", srv.Address)
 	return nil
+}
+
+// StopTemporal stops the Temporal dev server (SIGTERM, then SIGKILL after
+// 10 s), as an outage or an upgrade of the Temporal service would. The
+// manager and the workers keep running and retry; StartTemporal brings the
+// server back with its state.
+func (e *Env) StopTemporal() {
+	e.temporalMu.Lock()
+	srv := e.temporal
+	e.temporal = nil
+	e.temporalMu.Unlock()
+	if srv != nil {
+		e.logger.Info("Stopping the Temporal dev server", "address", srv.Address)
+		srv.Stop()
+	}
+}
+
+// StartTemporal starts the Temporal dev server again after StopTemporal, on
+// the same address and with the same SQLite file, so that workflows carry on
+// where they were; it returns once the server answers. It does nothing while
+// the server runs.
+func (e *Env) StartTemporal(ctx context.Context) error {
+	e.temporalMu.Lock()
+	running := e.temporal != nil
+	e.temporalMu.Unlock()
+	if running {
+		return nil
+	}
+	e.logf("starting the Temporal dev server again on 127.0.0.1:%d", e.temporalPort)
+	return e.runTemporal(ctx)
+}
+
+// ManagerPid is the process ID of the running manager, 0 while it is
+// between restarts. The environment restarts the manager whenever it exits,
+// as a Deployment's pod would be.
+func (e *Env) ManagerPid() int {
+	if e.manager == nil {
+		return 0
+	}
+	return e.manager.Pid()
+}
+
+// ManagerRestarts counts how often the manager was started again after it
+// exited.
+func (e *Env) ManagerRestarts() int {
+	if e.manager == nil {
+		return 0
+	}
+	return e.manager.Restarts()
 }
 
 func (e *Env) startManager(ctx context.Context, opts Options) error {
@@ -362,9 +421,12 @@ func (e *Env) Stop() error {
 			e.manager.Stop()
 			<-e.manager.Done()
 		}
-		if e.temporal != nil {
+		e.temporalMu.Lock()
+		running := e.temporal != nil
+		e.temporalMu.Unlock()
+		if running {
 			e.logf("stopping the Temporal dev server")
-			e.temporal.Stop()
+			e.StopTemporal()
 		}
 		if e.testEnv != nil && e.Config != nil {
 			e.logf("stopping kube-apiserver and etcd")

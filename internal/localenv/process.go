@@ -80,6 +80,13 @@ func (p *supervised) Running() bool {
 	return p.running
 }
 
+// Restarts counts the times the process was started again after it exited.
+func (p *supervised) Restarts() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.restarts
+}
+
 // Stop asks the process to stop and returns at once; Done closes once it has.
 func (p *supervised) Stop() {
 	p.stopOnce.Do(func() { close(p.stop) })
