@@ -3,7 +3,6 @@ package batchctl
 import (
 	"bytes"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -27,6 +26,7 @@ import (
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	batchv1alpha1 "github.com/temporal-batch/temporal-batch/api/v1alpha1"
+	"github.com/temporal-batch/temporal-batch/internal/localenv"
 	"github.com/temporal-batch/temporal-batch/internal/scheme"
 )
 
@@ -83,26 +83,14 @@ func runWithControlPlane(m *testing.M) int {
 	return m.Run()
 }
 
-// envtestAssets finds kube-apiserver and etcd: $KUBEBUILDER_ASSETS, or
-// bin/k8s-* of the repository.
+// envtestAssets finds kube-apiserver, etcd and kubectl: $KUBEBUILDER_ASSETS,
+// or bin/k8s-* of the repository.
 func envtestAssets() (string, error) {
-	if dir := os.Getenv("KUBEBUILDER_ASSETS"); dir != "" {
-		return dir, nil
-	}
-	dir, err := os.Getwd()
+	root, err := localenv.RepoRoot()
 	if err != nil {
 		return "", err
 	}
-	for {
-		if matches, _ := filepath.Glob(filepath.Join(dir, "bin", "k8s-v*")); len(matches) > 0 {
-			return matches[len(matches)-1], nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no kube-apiserver and etcd found: run `make tools` (it builds them into bin/k8s-*) or set KUBEBUILDER_ASSETS")
-		}
-		dir = parent
-	}
+	return localenv.KubeAssets(root)
 }
 
 // controlPlane skips a test that needs the control plane under -short.

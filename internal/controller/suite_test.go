@@ -2,7 +2,6 @@ package controller_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -25,6 +24,7 @@ import (
 	"github.com/temporal-batch/temporal-batch/internal/controller"
 	"github.com/temporal-batch/temporal-batch/internal/devserver"
 	"github.com/temporal-batch/temporal-batch/internal/examples"
+	"github.com/temporal-batch/temporal-batch/internal/localenv"
 	"github.com/temporal-batch/temporal-batch/internal/manager"
 )
 
@@ -154,23 +154,11 @@ func (m *managerRun) stop() {
 // envtestAssets finds kube-apiserver, etcd and kubectl: $KUBEBUILDER_ASSETS,
 // or bin/k8s-* of the repository.
 func envtestAssets() (string, error) {
-	if dir := os.Getenv("KUBEBUILDER_ASSETS"); dir != "" {
-		return dir, nil
-	}
-	dir, err := os.Getwd()
+	root, err := localenv.RepoRoot()
 	if err != nil {
 		return "", err
 	}
-	for {
-		if matches, _ := filepath.Glob(filepath.Join(dir, "bin", "k8s-v*")); len(matches) > 0 {
-			return matches[len(matches)-1], nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no kube-apiserver and etcd found: run `make tools` (it builds them into bin/k8s-*) or set KUBEBUILDER_ASSETS")
-		}
-		dir = parent
-	}
+	return localenv.KubeAssets(root)
 }
 
 func kubectlPath() string {
