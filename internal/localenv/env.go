@@ -251,17 +251,13 @@ func (e *Env) startTemporal(ctx context.Context, port int) error {
 		port = DefaultTemporalPort
 		if !portFree(port) {
 			var err error
-			if port, err = freePort(); err != nil {
+			if port, err = devserver.FreePort(); err != nil {
 				return err
 			}
 		}
 	}
-	cli, err := temporalCLI(e.RepoRoot)
+	cli, err := devserver.Binary()
 	if err != nil {
-		return err
-	}
-	// devserver finds the binary through the environment.
-	if err := os.Setenv("TEMPORAL_CLI", cli); err != nil {
 		return err
 	}
 	e.TemporalCLI = cli
@@ -351,7 +347,7 @@ func (e *Env) startManager(ctx context.Context, opts Options) error {
 	if _, err := os.Stat(bin); err != nil {
 		return fmt.Errorf("no manager binary at %s: run `make build`", bin)
 	}
-	probePort, err := freePort()
+	probePort, err := devserver.FreePort()
 	if err != nil {
 		return err
 	}

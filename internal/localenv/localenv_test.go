@@ -2,7 +2,6 @@ package localenv
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -52,7 +51,7 @@ func TestDeploymentRunner(t *testing.T) {
 		cancel()
 		<-runDone
 		for _, pid := range everStarted {
-			if alive(pid) {
+			if ProcessAlive(pid) {
 				t.Errorf("process %d still runs after the runner stopped", pid)
 			}
 		}
@@ -87,7 +86,7 @@ func TestDeploymentRunner(t *testing.T) {
 			g.Expect(restarted[1]).To(Equal(pids[1]))
 		}).WithTimeout(20 * time.Second).Should(Succeed())
 		everStarted = append(everStarted, restarted[0])
-		g.Expect(alive(pids[0])).To(BeFalse())
+		g.Expect(ProcessAlive(pids[0])).To(BeFalse())
 		expectStatus(g, c, key, 2, 2)
 
 		// Scale to 0: every process goes, and the status says so.
@@ -96,7 +95,7 @@ func TestDeploymentRunner(t *testing.T) {
 		g.Eventually(func(g Gomega) {
 			g.Expect(runner.Processes(key)).To(BeEmpty())
 			for _, pid := range live {
-				g.Expect(alive(pid)).To(BeFalse(), "process %d", pid)
+				g.Expect(ProcessAlive(pid)).To(BeFalse(), "process %d", pid)
 			}
 			g.Expect(runner.Running()).To(BeZero())
 		}).WithTimeout(20 * time.Second).Should(Succeed())
@@ -147,7 +146,7 @@ func TestDeploymentRunner(t *testing.T) {
 			g.Expect(err).To(HaveOccurred())
 			g.Expect(runner.Processes(key)).To(BeEmpty())
 			for _, pid := range pids {
-				g.Expect(alive(pid)).To(BeFalse())
+				g.Expect(ProcessAlive(pid)).To(BeFalse())
 			}
 		}).WithTimeout(20 * time.Second).Should(Succeed())
 	})
@@ -183,23 +182,6 @@ func expectStatus(g Gomega, c client.Client, key types.NamespacedName, replicas,
 		g.Expect(d.Status.ReadyReplicas).To(Equal(ready))
 		g.Expect(d.Status.AvailableReplicas).To(Equal(ready))
 	}).WithTimeout(20 * time.Second).Should(Succeed())
-}
-
-// alive reports whether a process exists (and is not a zombie).
-func alive(pid int) bool {
-	if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
-		return false
-	}
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	// The state follows the parenthesised command name.
-	s := string(stat)
-	if i := strings.LastIndexByte(s, ')'); i >= 0 && i+2 < len(s) {
-		return s[i+2] != 'Z'
-	}
-	return true
 }
 
 func commandLine(pid int) string {

@@ -61,29 +61,6 @@ func KubeAssets(repoRoot string) (string, error) {
 	return matches[len(matches)-1], nil
 }
 
-// temporalCLI returns the temporal binary that runs the dev server:
-// $TEMPORAL_CLI, or the newest bin/temporal-v* of the repository.
-func temporalCLI(repoRoot string) (string, error) {
-	if p := os.Getenv("TEMPORAL_CLI"); p != "" {
-		return p, nil
-	}
-	matches, _ := filepath.Glob(filepath.Join(repoRoot, "bin", "temporal-v*"))
-	if len(matches) == 0 {
-		return "", errors.New("no Temporal dev server found: run `make tools` (it builds bin/temporal-v*) or set TEMPORAL_CLI")
-	}
-	return matches[len(matches)-1], nil
-}
-
-// freePort returns a TCP port free on the loopback interface.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
 // portFree reports whether nothing listens on the loopback port.
 func portFree(port int) bool {
 	l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))

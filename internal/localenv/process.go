@@ -1,6 +1,7 @@
 package localenv
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -224,4 +225,21 @@ func exitText(err error) string {
 		return "exit status 0"
 	}
 	return err.Error()
+}
+
+// ProcessAlive reports whether a process exists and is not a zombie.
+func ProcessAlive(pid int) bool {
+	if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+		return false
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	// The state follows the parenthesised command name.
+	st := string(stat)
+	if i := strings.LastIndexByte(st, ')'); i >= 0 && i+2 < len(st) {
+		return st[i+2] != 'Z'
+	}
+	return true
 }

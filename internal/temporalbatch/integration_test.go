@@ -303,12 +303,10 @@ func TestIntegrationPauseResume(t *testing.T) {
 		return paused.State == temporalbatch.StateSuspended && paused.Generation == 2 && paused.Pages.InFlight == 0
 	}, time.Minute, 50*time.Millisecond)
 	require.Less(t, paused.Items.Processed, int64(total), "the job finished before it could be paused")
-	for range 10 {
-		time.Sleep(100 * time.Millisecond) // observing that nothing happens takes a window of time
+	require.Never(t, func() bool {
 		p := progress(t, id)
-		require.Equal(t, paused.Pages.Completed, p.Pages.Completed, "pages completed while suspended")
-		require.Zero(t, p.Pages.InFlight, "a page started while suspended")
-	}
+		return p.Pages.Completed != paused.Pages.Completed || p.Pages.InFlight != 0
+	}, time.Second, 100*time.Millisecond, "a page started or completed while suspended")
 	require.Zero(t, pw.conc.cur.Load())
 
 	require.NoError(t, orchestratorClient.SetDesiredState(ctx, id, temporalbatch.DesiredState{Generation: 3, Parallelism: 4}))

@@ -16,6 +16,7 @@ import (
 
 	batchv1alpha1 "github.com/temporal-batch/temporal-batch/api/v1alpha1"
 	"github.com/temporal-batch/temporal-batch/internal/examples"
+	"github.com/temporal-batch/temporal-batch/internal/localenv"
 )
 
 var _ = Describe("Faults mid-run", func() {
@@ -36,7 +37,7 @@ var _ = Describe("Faults mid-run", func() {
 		Expect(syscall.Kill(pid, syscall.SIGKILL)).To(Succeed())
 		killedAt := time.Now()
 		Eventually(func(g Gomega) {
-			g.Expect(alive(pid)).To(BeFalse())
+			g.Expect(localenv.ProcessAlive(pid)).To(BeFalse())
 			g.Expect(env.ManagerPid()).NotTo(BeZero())
 			g.Expect(env.ManagerPid()).NotTo(Equal(pid))
 		}).WithTimeout(time.Minute).Should(Succeed())
@@ -185,7 +186,7 @@ var _ = Describe("Faults mid-run", func() {
 			g.Expect(apierrors.IsNotFound(err)).To(BeTrue(), "the job is still there (finalizer not removed): %v", err)
 			g.Expect(workflowStatus(id)).To(Equal(enumspb.WORKFLOW_EXECUTION_STATUS_CANCELED))
 			for _, pid := range pids {
-				g.Expect(alive(pid)).To(BeFalse(), "worker process %d", pid)
+				g.Expect(localenv.ProcessAlive(pid)).To(BeFalse(), "worker process %d", pid)
 			}
 			g.Expect(workerProcesses(job)).To(BeEmpty())
 			g.Expect(workerDeploymentGone(job)).To(BeTrue(), "the worker Deployment is still there")

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,7 +12,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -34,6 +32,7 @@ import (
 
 	batchv1alpha1 "github.com/temporal-batch/temporal-batch/api/v1alpha1"
 	"github.com/temporal-batch/temporal-batch/internal/examples"
+	"github.com/temporal-batch/temporal-batch/internal/localenv"
 )
 
 // Jobs
@@ -304,7 +303,7 @@ func workerProcesses(job *batchv1alpha1.BatchJob) []int {
 			continue
 		}
 		argv0, _, _ := strings.Cut(string(cmdline), "\x00")
-		if filepath.Base(argv0) != "example-worker" || !alive(pid) {
+		if filepath.Base(argv0) != "example-worker" || !localenv.ProcessAlive(pid) {
 			continue
 		}
 		environ, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
@@ -333,22 +332,6 @@ func runnerProcesses(job *batchv1alpha1.BatchJob) []int {
 	}
 	sort.Ints(pids)
 	return pids
-}
-
-// alive reports whether a process exists and is not a zombie.
-func alive(pid int) bool {
-	if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
-		return false
-	}
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	s := string(stat)
-	if i := strings.LastIndexByte(s, ')'); i >= 0 && i+2 < len(s) {
-		return s[i+2] != 'Z'
-	}
-	return true
 }
 
 func workerDeploymentGone(job *batchv1alpha1.BatchJob) bool {
