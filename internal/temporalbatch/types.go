@@ -48,7 +48,14 @@ const (
 	// MaxFailureTypes bounds the distinct error types counted; the rest count as "Other".
 	MaxFailureTypes = 50
 	// MaxCursorBytes is the largest cursor the orchestrator accepts.
-	MaxCursorBytes = 4096
+	MaxCursorBytes = processor.MaxCursorBytes
+	// MaxLookahead is the most successors a frontier page is asked for.
+	MaxLookahead = processor.MaxLookahead
+	// MaxChains is the most cursors (independent chains) a job starts from.
+	MaxChains = 1000
+	// MaxCursorsBytes bounds processor.cursors together: they travel in
+	// every run's input.
+	MaxCursorsBytes = 256 << 10
 	// MaxMessageBytes truncates failure messages kept in state.
 	MaxMessageBytes = 256
 	// HandlerBatchSize is the most failures sent to the failure handler in one call.
@@ -89,13 +96,21 @@ type Input struct {
 
 // ProcessorSpec names the page processor activity and how each page runs.
 type ProcessorSpec struct {
-	Name             string          `json:"name"`
-	PageSize         int             `json:"pageSize"`
-	Args             json.RawMessage `json:"args,omitempty"`
-	FirstCursor      string          `json:"firstCursor,omitempty"`
-	Timeout          time.Duration   `json:"timeout"`
-	HeartbeatTimeout time.Duration   `json:"heartbeatTimeout"`
-	Delivery         Delivery        `json:"delivery"`
+	Name        string          `json:"name"`
+	PageSize    int             `json:"pageSize"`
+	Args        json.RawMessage `json:"args,omitempty"`
+	FirstCursor string          `json:"firstCursor,omitempty"`
+	// Cursors, when set, start one independent chain per cursor over
+	// disjoint parts of the data; FirstCursor is then empty.
+	Cursors []string `json:"cursors,omitempty"`
+	// Lookahead is how many successor cursors a chain's frontier page is
+	// asked to enqueue at once. 0 follows the effective parallelism (at most
+	// MaxLookahead): enough queued pages to fill every slot while the
+	// frontier's signal makes its round trip. 1 is the classic chain.
+	Lookahead        int           `json:"lookahead,omitempty"`
+	Timeout          time.Duration `json:"timeout"`
+	HeartbeatTimeout time.Duration `json:"heartbeatTimeout"`
+	Delivery         Delivery      `json:"delivery"`
 }
 
 // RetryPolicy is the per-page retry policy for AtLeastOnce delivery.
@@ -157,6 +172,21 @@ const (
 	PageFailed PageState = "Failed"
 )
 
+// Chain is one chain of pages: pages enqueued one after the other from a
+// starting cursor, each by the chain's frontier of the moment.
+type Chain struct {
+	// Frontier is the number of the chain's last enqueued page, the one page
+	// of the chain asked to enqueue more.
+	Frontier int64 `json:"frontier"`
+	// Ended: the frontier page completed without a successor.
+	Ended bool `json:"ended,omitempty"`
+	// Broken: the frontier page failed for good before enqueuing one.
+	Broken bool `json:"broken,omitempty"`
+	// Refused is why the orchestrator refused the frontier's EnqueuePage
+	// signal: its page then fails rather than ending the chain.
+	Refused string `json:"refused,omitempty"`
+}
+
 // Page is a page waiting for a slot.
 type Page struct {
 	Number int64  `json:"number"`
@@ -183,16 +213,28 @@ type State struct {
 	StartTime time.Time    `json:"startTime"`
 	Applied   DesiredState `json:"applied"`
 	RampStart time.Time    `json:"rampStart"`
-	// Frontier is the highest page number enqueued; only that page may
-	// enqueue a new one, which is what makes deduplication O(1).
-	Frontier       int64  `json:"frontier"`
-	FrontierCursor string `json:"frontierCursor"`
-	// ChainEnded: the frontier page completed without a successor.
-	ChainEnded bool `json:"chainEnded,omitempty"`
-	// ChainBroken: the frontier page failed for good before enqueuing one.
-	ChainBroken bool `json:"chainBroken,omitempty"`
+	// Chains are the job's chains: one, or one per processor.cursors entry.
+	// Only a chain's frontier page may enqueue pages, which is what makes
+	// deduplication O(1).
+	Chains []Chain `json:"chains,omitempty"`
+	// ChainsStarted counts the chains whose first page was queued; the
+	// others wait for a slot in processor.cursors.
+	ChainsStarted int `json:"chainsStarted,omitempty"`
+	// NextNumber is the number the next enqueued page gets; pages
+	// 0..len(Chains)-1 are the chains' first pages.
+	NextNumber int64 `json:"nextNumber,omitempty"`
+	// Frontier, FrontierCursor, ChainEnded and ChainBroken are the one chain
+	// of state carried by a run that predates Chains; a run reading them
+	// moves them into Chains.
+	Frontier       int64  `json:"frontier,omitempty"`
+	FrontierCursor string `json:"frontierCursor,omitempty"`
+	ChainEnded     bool   `json:"chainEnded,omitempty"`
+	ChainBroken    bool   `json:"chainBroken,omitempty"`
 	// Pending pages wait for a slot, oldest first.
 	Pending []Page `json:"pending,omitempty"`
+	// Frontiers are chain frontier pages waiting for a slot; they start
+	// ahead of Pending so that a chain never waits behind its own pages.
+	Frontiers []Page `json:"frontiers,omitempty"`
 	// Parked are stuck and failed pages, in page order.
 	Parked       []ParkedPage `json:"parked,omitempty"`
 	StuckRetryAt *time.Time   `json:"stuckRetryAt,omitempty"`
@@ -205,6 +247,33 @@ type State struct {
 	Rate         []RateSample     `json:"rate,omitempty"`
 	Tokens       float64          `json:"tokens"`
 	TokensAt     time.Time        `json:"tokensAt"`
+	// Occupancy measures how full the slots are, to tell a chain-bound job.
+	Occupancy Occupancy `json:"occupancy,omitzero"`
+}
+
+// Occupancy accumulates, over a window of time, the pages in flight and the
+// time the job was chain-bound: no page waiting while slots stood free.
+// The last full window is what progress reports.
+type Occupancy struct {
+	WindowStart time.Time `json:"windowStart,omitzero"`
+	Observed    time.Time `json:"observed,omitzero"`
+	// PageSeconds is the pages in flight integrated over the window.
+	PageSeconds float64 `json:"pageSeconds,omitempty"`
+	// SlotSeconds is the effective parallelism integrated over the window.
+	SlotSeconds float64 `json:"slotSeconds,omitempty"`
+	// BoundSeconds is the time the job was chain-bound in the window.
+	BoundSeconds float64 `json:"boundSeconds,omitempty"`
+	// Last is the last full window's result.
+	Last OccupancyWindow `json:"last,omitzero"`
+}
+
+// OccupancyWindow is one window's mean pages in flight, mean effective
+// parallelism and the fraction of it the job was chain-bound.
+type OccupancyWindow struct {
+	Seconds       float64 `json:"seconds,omitempty"`
+	MeanInFlight  float64 `json:"meanInFlight,omitempty"`
+	MeanEffective float64 `json:"meanEffective,omitempty"`
+	BoundFraction float64 `json:"boundFraction,omitempty"`
 }
 
 // Counters are the job's exact totals.
@@ -251,11 +320,19 @@ type Progress struct {
 	ItemsPerSecond float64           `json:"itemsPerSecond"`
 	ByType         map[string]int64  `json:"byType,omitempty"`
 	// Recent failures, newest first.
-	Recent         []Failure    `json:"recent,omitempty"`
-	FailedPages    []ParkedPage `json:"failedPages,omitempty"`
-	Frontier       Page         `json:"frontier"`
-	StartTime      time.Time    `json:"startTime"`
-	CompletionTime *time.Time   `json:"completionTime,omitempty"`
+	Recent      []Failure    `json:"recent,omitempty"`
+	FailedPages []ParkedPage `json:"failedPages,omitempty"`
+	// Frontier is the first chain's frontier page.
+	Frontier Page        `json:"frontier"`
+	Chains   ChainCounts `json:"chains"`
+	// Lookahead is the successors a frontier page is asked for at most.
+	Lookahead int `json:"lookahead"`
+	// Occupancy is the last full window's pages in flight; ChainBound says
+	// the chains, not the parallelism, set the pace in it.
+	Occupancy      OccupancyWindow `json:"occupancy,omitzero"`
+	ChainBound     bool            `json:"chainBound,omitempty"`
+	StartTime      time.Time       `json:"startTime"`
+	CompletionTime *time.Time      `json:"completionTime,omitempty"`
 	// LastProgressTime is when a page last completed.
 	LastProgressTime time.Time `json:"lastProgressTime,omitzero"`
 	Runs             int       `json:"runs"`
@@ -277,6 +354,13 @@ type PageCounts struct {
 	Pending   int64 `json:"pending"`
 	Stuck     int64 `json:"stuck"`
 	Failed    int64 `json:"failed"`
+}
+
+// ChainCounts counts chains: Done ended at the end of their data.
+type ChainCounts struct {
+	Total  int `json:"total"`
+	Done   int `json:"done"`
+	Broken int `json:"broken,omitempty"`
 }
 
 // ItemCounts counts items.

@@ -36,6 +36,25 @@ func (in Input) Validate() error {
 	if len(p.FirstCursor) > MaxCursorBytes {
 		add("processor.firstCursor is %d bytes: keep cursors under %d bytes", len(p.FirstCursor), MaxCursorBytes)
 	}
+	if p.Lookahead < 0 || p.Lookahead > MaxLookahead {
+		add("processor.lookahead is %d: use 1..%d (1 enqueues one page at a time), or 0 to follow the parallelism", p.Lookahead, MaxLookahead)
+	}
+	if len(p.Cursors) > 0 && p.FirstCursor != "" {
+		add("processor.cursors and processor.firstCursor are both set: put the first cursor into processor.cursors, or use only firstCursor")
+	}
+	if len(p.Cursors) > MaxChains {
+		add("processor.cursors has %d cursors: use at most %d (each starts a chain; split the data more coarsely)", len(p.Cursors), MaxChains)
+	}
+	total := 0
+	for i, c := range p.Cursors {
+		total += len(c)
+		if len(c) > MaxCursorBytes {
+			add("processor.cursors[%d] is %d bytes: keep cursors under %d bytes", i, len(c), MaxCursorBytes)
+		}
+	}
+	if total > MaxCursorsBytes {
+		add("processor.cursors are %d bytes together: keep them under %d bytes", total, MaxCursorsBytes)
+	}
 	r := in.Retry
 	if r.InitialInterval < 0 || r.MaximumInterval < 0 || r.StuckPageRetryInterval < 0 {
 		add("retry intervals must not be negative")

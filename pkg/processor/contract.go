@@ -9,8 +9,23 @@ import (
 // Any Temporal SDK can implement it: the types below are plain JSON.
 
 // EnqueuePageSignal is the name of the signal a page processor sends to the
-// orchestrator workflow to enqueue the page after its own.
+// orchestrator workflow to enqueue the page after its own, or several (a
+// lookahead batch).
 const EnqueuePageSignal = "EnqueuePage"
+
+// Limits of the EnqueuePage signal. The orchestrator refuses a signal past
+// them; [Page.EnqueueNext] checks them before sending.
+const (
+	// MaxCursorBytes is the largest cursor the orchestrator accepts.
+	MaxCursorBytes = 4096
+	// MaxLookahead is the most successors a page can be asked for.
+	MaxLookahead = 1000
+	// MaxEnqueueBytes bounds the cursors of one lookahead batch together.
+	// [Page.EnqueueNext] sends the longest prefix of the cursors that fits:
+	// the last cursor sent becomes the frontier and asks for the rest, so
+	// sending fewer never loses data.
+	MaxEnqueueBytes = 256 << 10
+)
 
 // JobRef identifies the batch job a page belongs to.
 type JobRef struct {
@@ -34,13 +49,28 @@ type PageInput struct {
 	Job  JobRef          `json:"job"`
 	Page PageRef         `json:"page"`
 	Args json.RawMessage `json:"args,omitempty"`
+	// Lookahead is how many successor cursors the orchestrator asks this page
+	// to enqueue, in one EnqueuePage signal. 0: the page is not the frontier
+	// of its chain (its successors are known already) and enqueues nothing.
+	// Absent (nil): an orchestrator older than lookahead, which wants one.
+	Lookahead *int `json:"lookahead,omitempty"`
 }
 
-// EnqueuePage is the body of the EnqueuePage signal: the next page's number
-// (the current page's number plus one) and its cursor.
+// EnqueuePage is the body of the single-cursor EnqueuePage signal: the
+// sender's page number plus one, and the cursor of the page that follows it.
 type EnqueuePage struct {
 	Number int64  `json:"number"`
 	Cursor string `json:"cursor"`
+}
+
+// EnqueuePageBatch is the body of the EnqueuePage signal that enqueues
+// several successors at once, in the order they follow the sender: Number is
+// the sender's page number plus one, as in [EnqueuePage]. The orchestrator
+// numbers the enqueued pages itself; the last one becomes the chain's frontier.
+// Send it only when asked for more than one (PageInput.Lookahead > 1).
+type EnqueuePageBatch struct {
+	Number  int64    `json:"number"`
+	Cursors []string `json:"cursors"`
 }
 
 // FailedItem describes one item a page could not process. The page itself
@@ -64,7 +94,8 @@ type PageResult struct {
 }
 
 // HeartbeatMarker is the heartbeat detail a processor records once it has
-// signalled the next page, so that a retried attempt does not signal again.
+// signalled its successors (one or a batch), so that a retried attempt does
+// not signal again.
 type HeartbeatMarker struct {
 	EnqueuedNext bool `json:"enqueuedNext"`
 }

@@ -17,6 +17,10 @@ const (
 	// ErrorTypeInvalidPageInput marks an activity input that is not a page
 	// of a batch job, such as one without a workflow ID.
 	ErrorTypeInvalidPageInput = "InvalidPageInput"
+	// ErrorTypeCursorTooLarge marks a successor cursor over [MaxCursorBytes]:
+	// the orchestrator would refuse it, so the page fails for good rather
+	// than ending its chain there.
+	ErrorTypeCursorTooLarge = "CursorTooLarge"
 )
 
 // NonRetryable returns an error that fails the page for good, whatever the

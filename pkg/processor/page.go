@@ -66,6 +66,9 @@ type Page struct {
 	// Args is spec.processor.args as raw JSON; empty when the job has none.
 	Args json.RawMessage
 
+	// lookahead is how many successors the orchestrator asked for.
+	lookahead int
+
 	mu sync.Mutex
 	// enqueued is true once the next page was signalled, by this attempt or
 	// by an earlier attempt that recorded the heartbeat marker.
@@ -86,6 +89,11 @@ func newPage(ctx context.Context, in PageInput) *Page {
 		Size:    in.Page.Size,
 		Attempt: activity.GetInfo(ctx).Attempt,
 		Args:    in.Args,
+		// An orchestrator that predates lookahead asks every page for one.
+		lookahead: 1,
+	}
+	if in.Lookahead != nil {
+		p.lookahead = min(max(*in.Lookahead, 0), MaxLookahead)
 	}
 	if activity.HasHeartbeatDetails(ctx) {
 		var marker HeartbeatMarker
@@ -115,36 +123,79 @@ func (p *Page) DecodeArgs(v any) error {
 	return nil
 }
 
-// EnqueueNext asks the orchestrator to schedule the page after this one, at
-// cursor. Call it as soon as the cursor is known, before processing the
-// items: the next page then runs in parallel with this one. A processor that
-// reached the end of the data does not call it.
+// Lookahead is how many successor cursors the orchestrator asks this page for
+// (spec.processor.lookahead, fewer when its queue is full). A processor that
+// can compute the cursors of several following pages cheaply (a keyset query
+// that reads only keys, offsets) passes up to that many to [Page.EnqueueNext]
+// in one call; one that cannot (opaque API tokens) passes one. 0 means the
+// page is not its chain's frontier: the pages after it are enqueued already,
+// and EnqueueNext does nothing.
+func (p *Page) Lookahead() int { return p.lookahead }
+
+// EnqueueNext asks the orchestrator to schedule the pages after this one, at
+// the given cursors, in order: the first cursor is the page that directly
+// follows this one. Call it as soon as the cursors are known, before
+// processing the items: the next pages then run in parallel with this one. A
+// processor that reached the end of the data does not call it; one that knows
+// only the next cursor passes one.
 //
-// EnqueueNext signals the orchestrator workflow and records a heartbeat marker,
-// so it does nothing when called again in the same attempt or in a retry of an
-// attempt that already enqueued the next page. An error means the signal was
-// not delivered; return it so the attempt is retried.
-func (p *Page) EnqueueNext(ctx context.Context, cursor string) error {
+// At most [Page.Lookahead] cursors are sent, and no more than fit in
+// [MaxEnqueueBytes]; the last cursor sent becomes the chain's frontier and is
+// asked for the rest, so dropping the tail never loses data. When Lookahead is
+// 0 nothing is sent. A cursor over [MaxCursorBytes] fails the page for good
+// with [ErrorTypeCursorTooLarge]: the orchestrator would refuse it.
+//
+// EnqueueNext sends one signal and records a heartbeat marker, so it does
+// nothing when called again in the same attempt or in a retry of an attempt
+// that already enqueued. An error means the signal was not delivered; return
+// it so the attempt is retried.
+func (p *Page) EnqueueNext(ctx context.Context, cursors ...string) error {
+	if len(cursors) == 0 {
+		return NonRetryable(ErrorTypeInvalidPageInput, "page %d called EnqueueNext without a cursor; at the end of the data, do not call it", p.Number)
+	}
 	// The lock is held across the signal so that concurrent callers cannot
 	// both see enqueued == false and signal twice.
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.enqueued {
+	if p.enqueued || p.lookahead == 0 {
 		return nil
 	}
 	if p.Job.WorkflowID == "" {
 		return NonRetryable(ErrorTypeInvalidPageInput, "page %d has no job.workflowId to enqueue the next page on", p.Number)
 	}
-	next := EnqueuePage{Number: p.Number + 1, Cursor: cursor}
+	cursors = cursors[:min(len(cursors), p.lookahead)]
+	size := 0
+	for i, c := range cursors {
+		if err := checkCursor(p.Number, c); err != nil {
+			return err
+		}
+		if size += len(c); size > MaxEnqueueBytes {
+			cursors = cursors[:i]
+			break
+		}
+	}
+	var body any = EnqueuePage{Number: p.Number + 1, Cursor: cursors[0]}
+	if len(cursors) > 1 {
+		body = EnqueuePageBatch{Number: p.Number + 1, Cursors: cursors}
+	}
 	// An empty run ID addresses the workflow's current run, which is the one
 	// holding the queue after the orchestrator continued as new.
-	if err := activity.GetClient(ctx).SignalWorkflow(ctx, p.Job.WorkflowID, "", EnqueuePageSignal, next); err != nil {
-		return fmt.Errorf("enqueue page %d of workflow %q: %w", next.Number, p.Job.WorkflowID, err)
+	if err := activity.GetClient(ctx).SignalWorkflow(ctx, p.Job.WorkflowID, "", EnqueuePageSignal, body); err != nil {
+		return fmt.Errorf("enqueue the %d page(s) after page %d of workflow %q: %w", len(cursors), p.Number, p.Job.WorkflowID, err)
 	}
 	p.enqueued = true
 	// If the worker dies between the signal and this heartbeat reaching the
 	// server, the retry signals again; the orchestrator ignores the duplicate.
 	activity.RecordHeartbeat(ctx, HeartbeatMarker{EnqueuedNext: true})
+	return nil
+}
+
+// checkCursor refuses a successor cursor the orchestrator would refuse, so
+// that the page fails visibly instead of its chain ending there.
+func checkCursor(page int64, cursor string) error {
+	if len(cursor) > MaxCursorBytes {
+		return NonRetryable(ErrorTypeCursorTooLarge, "page %d produced a cursor of %d bytes for the page after it; cursors must be at most %d bytes: encode the position more compactly (a key, an offset, a token ID)", page, len(cursor), MaxCursorBytes)
+	}
 	return nil
 }
 
@@ -182,9 +233,14 @@ func (p *Page) Heartbeat(ctx context.Context) {
 }
 
 // pageResult converts what the processor returned into the wire result.
-func (p *Page) pageResult(r Result) PageResult {
+func (p *Page) pageResult(r Result) (PageResult, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if !p.enqueued {
+		if err := checkCursor(p.Number, r.NextCursor); err != nil {
+			return PageResult{}, err
+		}
+	}
 	out := PageResult{
 		ItemsProcessed: r.ItemsProcessed,
 		ItemsFailed:    p.itemsFailed,
@@ -198,7 +254,7 @@ func (p *Page) pageResult(r Result) PageResult {
 		// would be a second, possibly different, claim on the same page number.
 		out.NextCursor = ""
 	}
-	return out
+	return out, nil
 }
 
 // truncateUTF8 cuts s to at most n bytes without splitting a UTF-8 sequence,

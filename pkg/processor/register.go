@@ -40,5 +40,5 @@ func (a *pageActivity) Execute(ctx context.Context, in PageInput) (PageResult, e
 	if err != nil {
 		return PageResult{}, err
 	}
-	return page.pageResult(res), nil
+	return page.pageResult(res)
 }

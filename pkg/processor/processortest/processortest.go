@@ -41,8 +41,12 @@ type Signal struct {
 	// so that the signal reaches the orchestrator's current run.
 	RunID string
 	Name  string
-	// Page is the signal body when it is an EnqueuePage signal.
+	// Page is the signal body when it is a single-cursor EnqueuePage signal;
+	// for a lookahead batch it holds the number and the first cursor.
 	Page processor.EnqueuePage
+	// Cursors are the cursors an EnqueuePage signal enqueued, in order: one
+	// for the single-cursor form, the batch for the lookahead form.
+	Cursors []string
 	// Arg is the signal body as sent.
 	Arg any
 }
@@ -114,6 +118,18 @@ func (e *Env) EnqueuedPages() []processor.EnqueuePage {
 		}
 	}
 	return pages
+}
+
+// EnqueuedCursors returns every cursor the EnqueuePage signals sent so far
+// enqueued, in order, whichever form each signal took.
+func (e *Env) EnqueuedCursors() []string {
+	var cursors []string
+	for _, s := range e.Signals() {
+		if s.Name == processor.EnqueuePageSignal {
+			cursors = append(cursors, s.Cursors...)
+		}
+	}
+	return cursors
 }
 
 // FailSignals makes every following signal fail with err, as when the
@@ -245,9 +261,11 @@ func (c *signalClient) SignalWorkflow(_ context.Context, workflowID, runID, sign
 	s := Signal{WorkflowID: workflowID, RunID: runID, Name: signalName, Arg: arg}
 	switch body := arg.(type) {
 	case processor.EnqueuePage:
-		s.Page = body
+		s.Page, s.Cursors = body, []string{body.Cursor}
 	case *processor.EnqueuePage:
-		s.Page = *body
+		s.Page, s.Cursors = *body, []string{body.Cursor}
+	case processor.EnqueuePageBatch:
+		s.Page, s.Cursors = processor.EnqueuePage{Number: body.Number, Cursor: body.Cursors[0]}, body.Cursors
 	}
 	return c.env.signal(s)
 }
