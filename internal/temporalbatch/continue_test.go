@@ -27,8 +27,8 @@ func TestContinueAsNewAfterInFlightPagesDrained(t *testing.T) {
 	require.NotNil(t, st)
 	require.Equal(t, int64(4), st.Counters.PagesCompleted)
 	require.Equal(t, int64(40), st.Counters.ItemsProcessed)
-	require.Equal(t, []Page{{Number: 4, Cursor: "40"}}, st.Pending, "the page enqueued meanwhile waits in the carried state")
-	require.Equal(t, int64(4), st.Frontier)
+	require.Equal(t, []Page{{Number: 4, Cursor: "40"}}, queued(st), "the page enqueued meanwhile waits in the carried state")
+	require.Equal(t, int64(4), st.Chains[0].Frontier)
 	require.Equal(t, 1, st.Runs)
 	require.Len(t, d.startsSnapshot(), 4, "no page started while draining")
 	require.Empty(t, next.Redrive)
@@ -156,7 +156,7 @@ func TestCancellationReturnsTheResultSoFar(t *testing.T) {
 	require.Equal(t, int64(4), p.Pages.Completed, "pages 0-3 completed; 4 and 5 were in flight")
 	require.Equal(t, int64(40), p.Items.Processed)
 	require.Zero(t, p.Pages.InFlight)
-	require.Equal(t, []Page{{Number: 4, Cursor: "40"}, {Number: 5, Cursor: "50"}, {Number: 6, Cursor: "60"}}, res.Next.State.Pending,
+	require.Equal(t, []Page{{Number: 4, Cursor: "40"}, {Number: 5, Cursor: "50"}, {Number: 6, Cursor: "60"}}, queued(res.Next.State),
 		"the cancelled pages and the one they enqueued wait, oldest first")
 
 	// The Result re-drives the job: the rest runs, nothing is counted twice.
@@ -205,7 +205,7 @@ func TestSignalsWhileDrainingAreCarriedToTheNextRun(t *testing.T) {
 	require.Equal(t, 3, st.Applied.Parallelism)
 	require.Equal(t, "during-drain", st.LastRedrive)
 	require.Empty(t, st.Parked)
-	require.Equal(t, []Page{{Number: 1, Cursor: "10"}, {Number: 5, Cursor: "50"}}, st.Pending)
+	require.Equal(t, []Page{{Number: 1, Cursor: "10"}, {Number: 5, Cursor: "50"}}, queued(st))
 	require.Equal(t, int64(4), st.Counters.PagesCompleted)
 
 	for runs := 2; ; runs++ {

@@ -246,12 +246,12 @@ func TestFrontierFailingForGoodBreaksTheChain(t *testing.T) {
 
 	st := res.Next.State
 	require.NotNil(t, st)
-	require.True(t, st.ChainBroken)
+	require.True(t, st.Chains[0].Broken)
 	require.Len(t, st.Parked, 1)
 	require.Equal(t, Page{Number: 4, Cursor: "40"}, st.Parked[0].Page)
 	require.Equal(t, PageFailed, st.Parked[0].State)
 	require.Equal(t, "Corrupt", st.Parked[0].ErrorType)
-	require.Empty(t, st.Pending)
+	require.Empty(t, queued(st))
 	require.Equal(t, int64(4), st.Counters.PagesCompleted)
 	require.Equal(t, simProcessorName, res.Next.Processor.Name, "the next input is the job's input")
 	for page := int64(5); page < d.pages(); page++ {
@@ -303,7 +303,7 @@ func TestMaxFailedPages(t *testing.T) {
 			// The failed page had enqueued its successor: it waits in the next input.
 			last := p.FailedPages[len(p.FailedPages)-1].Number
 			require.Equal(t, last+1-failed, p.Pages.Completed, "the other pages before the last failed one completed")
-			require.Equal(t, []Page{{Number: last + 1, Cursor: d.cursor(last + 1)}}, res.Next.State.Pending)
+			require.Equal(t, []Page{{Number: last + 1, Cursor: d.cursor(last + 1)}}, queued(res.Next.State))
 		})
 	}
 }
@@ -504,7 +504,7 @@ func TestTooManyFailedPagesFailsTheJob(t *testing.T) {
 	require.Contains(t, appErr.Error(), "fix the cause and re-drive")
 	require.Len(t, res.Next.State.Parked, MaxTrackedPages+1, "every failed page is kept for re-drive")
 	require.Equal(t, int64(MaxTrackedPages+1), res.Progress.Pages.Failed)
-	require.Len(t, res.Next.State.Pending, 1, "the next page waits for the re-drive")
+	require.Len(t, queued(res.Next.State), 1, "the next page waits for the re-drive")
 }
 
 // slowFailureSink is a failure handler that takes a minute of workflow time

@@ -51,6 +51,13 @@ type simDataSet struct {
 	noSignal bool
 	// nextCursor: the processor returns the next cursor in its result.
 	nextCursor bool
+	// ignoreLookahead: the processor predates lookahead and enqueues one
+	// page whatever it is asked for (and also when asked for none).
+	ignoreLookahead bool
+	// chains, when set, are the item offsets where the job's chains start
+	// (processor.cursors): cursors are then "<offset>:<end>" and page
+	// numbers are the orchestrator's, not the page's index.
+	chains []int
 
 	// beforeEnqueue and afterEnqueue may fail an attempt, before and after the
 	// next page was enqueued; call counts the page's attempts across retries
@@ -71,6 +78,8 @@ type simDataSet struct {
 
 	mu         sync.Mutex
 	calls      map[int64]int
+	seen       map[int]int
+	signals    int
 	starts     []simStart
 	violations []string
 }
@@ -90,6 +99,7 @@ func newSimDataSet(items, pageSize int) *simDataSet {
 		items:    items,
 		pageSize: pageSize,
 		calls:    map[int64]int{},
+		seen:     map[int]int{},
 		clock:    time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC),
 	}
 }
@@ -128,11 +138,19 @@ func (d *simDataSet) process(ctx context.Context, in processor.PageInput) (proce
 	d.starts = append(d.starts, simStart{Page: n, Call: call, At: env.Now(), InFlight: running})
 	d.mu.Unlock()
 
-	if n < 0 || n >= d.pages() {
-		d.violate("page %d started, but the data set has %d pages", n, d.pages())
-	}
-	if in.Page.Cursor != d.cursor(n) {
-		d.violate("page %d started at cursor %q, want %q", n, in.Page.Cursor, d.cursor(n))
+	first, limit := int(n)*d.pageSize, d.items
+	if d.chains != nil {
+		if _, err := fmt.Sscanf(in.Page.Cursor, "%d:%d", &first, &limit); err != nil || first < 0 || first >= limit || limit > d.items {
+			d.violate("page %d started at cursor %q, not <offset>:<end> within %d items", n, in.Page.Cursor, d.items)
+			return processor.PageResult{}, temporal.NewNonRetryableApplicationError("bad cursor", "InvalidCursor", nil)
+		}
+	} else {
+		if n < 0 || n >= d.pages() {
+			d.violate("page %d started, but the data set has %d pages", n, d.pages())
+		}
+		if in.Page.Cursor != d.cursor(n) {
+			d.violate("page %d started at cursor %q, want %q", n, in.Page.Cursor, d.cursor(n))
+		}
 	}
 	if in.Page.Size != d.pageSize {
 		d.violate("page %d asked for %d items, want %d", n, in.Page.Size, d.pageSize)
@@ -149,11 +167,17 @@ func (d *simDataSet) process(ctx context.Context, in processor.PageInput) (proce
 			return processor.PageResult{}, err
 		}
 	}
-	first := int(n) * d.pageSize
-	end := min(first+d.pageSize, d.items)
-	hasNext := end < d.items
-	if hasNext && !d.noSignal && !enqueuedBefore(ctx) {
-		env.SignalWorkflow(processor.EnqueuePageSignal, processor.EnqueuePage{Number: n + 1, Cursor: strconv.Itoa(end)})
+	end := min(first+d.pageSize, limit)
+	hasNext := end < limit
+	if next := d.successors(in, end, limit); len(next) > 0 && !d.noSignal && !enqueuedBefore(ctx) {
+		var body any = processor.EnqueuePage{Number: n + 1, Cursor: next[0]}
+		if len(next) > 1 {
+			body = processor.EnqueuePageBatch{Number: n + 1, Cursors: next}
+		}
+		d.mu.Lock()
+		d.signals++
+		d.mu.Unlock()
+		env.SignalWorkflow(processor.EnqueuePageSignal, body)
 		activity.RecordHeartbeat(ctx, processor.HeartbeatMarker{EnqueuedNext: true})
 	}
 	if d.afterEnqueue != nil {
@@ -163,8 +187,13 @@ func (d *simDataSet) process(ctx context.Context, in processor.PageInput) (proce
 	}
 	res := processor.PageResult{ItemsProcessed: int64(end - first)}
 	if hasNext && d.nextCursor {
-		res.NextCursor = strconv.Itoa(end)
+		res.NextCursor = d.offsetCursor(end, limit)
 	}
+	d.mu.Lock()
+	for item := first; item < end; item++ {
+		d.seen[item]++
+	}
+	d.mu.Unlock()
 	if d.result != nil {
 		d.result(n, &res)
 	}
@@ -184,6 +213,52 @@ func (d *simDataSet) process(ctx context.Context, in processor.PageInput) (proce
 		}
 	}, duration)
 	return processor.PageResult{}, activity.ErrResultPending
+}
+
+// successors are the cursors the page enqueues: as many as it was asked
+// for, fewer at the end of its part of the data.
+func (d *simDataSet) successors(in processor.PageInput, end, limit int) []string {
+	want := 1
+	if in.Lookahead != nil && !d.ignoreLookahead {
+		want = *in.Lookahead
+	}
+	var next []string
+	for at := end; at < limit && len(next) < want; at += d.pageSize {
+		next = append(next, d.offsetCursor(at, limit))
+	}
+	return next
+}
+
+func (d *simDataSet) offsetCursor(offset, limit int) string {
+	if d.chains != nil {
+		return fmt.Sprintf("%d:%d", offset, limit)
+	}
+	return strconv.Itoa(offset)
+}
+
+// chainCursors are the cursors of the chains, for processor.cursors.
+func (d *simDataSet) chainCursors() []string {
+	var cursors []string
+	for i, start := range d.chains {
+		end := d.items
+		if i+1 < len(d.chains) {
+			end = d.chains[i+1]
+		}
+		cursors = append(cursors, fmt.Sprintf("%d:%d", start, end))
+	}
+	return cursors
+}
+
+// requireEveryItemOnce fails the test unless every item was processed by
+// exactly one successful attempt.
+func (d *simDataSet) requireEveryItemOnce(t *testing.T) {
+	t.Helper()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for item := 0; item < d.items; item++ {
+		require.Equal(t, 1, d.seen[item], "item %d processed %d times", item, d.seen[item])
+	}
+	require.Len(t, d.seen, d.items)
 }
 
 // enqueuedBefore reports whether an earlier attempt of the page already
@@ -248,7 +323,8 @@ func (s *simFailureSink) failures() []processor.FailureReport {
 	return all
 }
 
-// simInput is a job over d with the given parallelism and fast retries.
+// simInput is a job over d with the given parallelism and fast retries, in
+// the classic chain (lookahead 1) unless the test sets a lookahead.
 func simInput(d *simDataSet, parallelism int) Input {
 	return Input{
 		Job:       processor.JobRef{Namespace: "shop", Name: "inflate-prices", WorkflowID: WorkflowID("shop", "inflate-prices", "uid")},
@@ -258,6 +334,8 @@ func simInput(d *simDataSet, parallelism int) Input {
 			PageSize:    d.pageSize,
 			Args:        json.RawMessage(`{"percent":3}`),
 			FirstCursor: d.firstCursor,
+			Cursors:     d.chainCursors(),
+			Lookahead:   1,
 			Timeout:     time.Minute,
 			Delivery:    AtLeastOnce,
 		},
@@ -380,6 +458,14 @@ func requireCompleteJob(t *testing.T, d *simDataSet, p Progress) {
 	require.Zero(t, p.Pages.Pending)
 	require.Zero(t, p.Pages.Stuck)
 	require.Equal(t, d.pages()-1, p.Frontier.Number, "the last page is the frontier")
-	require.Equal(t, d.cursor(d.pages()-1), p.Frontier.Cursor)
+	require.Equal(t, ChainCounts{Total: 1, Done: 1}, p.Chains, "the chain ended")
 	d.requireContract(t)
+}
+
+// queued is every page a carried state holds waiting for a slot, in page
+// order, whether it waits as a chain's frontier or behind one.
+func queued(st *State) []Page {
+	pages := append(append([]Page(nil), st.Frontiers...), st.Pending...)
+	slices.SortFunc(pages, func(a, b Page) int { return int(a.Number - b.Number) })
+	return pages
 }

@@ -191,6 +191,9 @@ type Chain struct {
 type Page struct {
 	Number int64  `json:"number"`
 	Cursor string `json:"cursor"`
+	// Counted: the page completed and its items were counted; it runs
+	// again only to enqueue its successors, and is not counted twice.
+	Counted bool `json:"counted,omitempty"`
 }
 
 // ParkedPage is a page that failed for good or is stuck, kept with its cursor

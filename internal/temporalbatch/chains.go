@@ -1,0 +1,211 @@
+package temporalbatch
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Chains. A job walks its data as one chain of pages, or as one chain per
+// processor.cursors entry. Only a chain's frontier (its last enqueued page)
+// is asked for successors; it sends up to lookahead of them in one
+// EnqueuePage signal and the last becomes the new frontier.
+
+// initChains sets up the chains of a first run, or moves the single chain of
+// state carried from a run that predates chains into Chains, and indexes the
+// frontiers.
+func (o *orchestrator) initChains() {
+	st := o.st
+	switch {
+	case len(st.Chains) > 0:
+	case st.Runs > 1:
+		// State carried by a run that predates chains: its one chain has
+		// started, and its pages are numbered up to the frontier.
+		st.Chains = []Chain{{Frontier: st.Frontier, Ended: st.ChainEnded, Broken: st.ChainBroken}}
+		st.ChainsStarted, st.NextNumber = 1, st.Frontier+1
+	default:
+		n := max(len(o.in.Processor.Cursors), 1)
+		st.Chains = make([]Chain, n)
+		for i := range st.Chains {
+			st.Chains[i].Frontier = int64(i)
+		}
+		st.NextNumber = int64(n)
+	}
+	st.Frontier, st.FrontierCursor, st.ChainEnded, st.ChainBroken = 0, "", false, false
+	for i, c := range st.Chains {
+		o.frontierOf[c.Frontier] = i
+	}
+}
+
+// startChain queues the first page of the next chain not started yet.
+func (o *orchestrator) startChain() Page {
+	i := o.st.ChainsStarted
+	o.st.ChainsStarted++
+	cursor := o.in.Processor.FirstCursor
+	if len(o.in.Processor.Cursors) > 0 {
+		cursor = o.in.Processor.Cursors[i]
+	}
+	return Page{Number: o.st.Chains[i].Frontier, Cursor: cursor}
+}
+
+// chainOf returns the chain whose frontier is page n.
+func (o *orchestrator) chainOf(n int64) (*Chain, bool) {
+	i, ok := o.frontierOf[n]
+	if !ok {
+		return nil, false
+	}
+	return &o.st.Chains[i], true
+}
+
+// lookahead is how many successors a frontier page is asked for at most.
+func (o *orchestrator) lookahead() int {
+	if o.version < versionLookahead {
+		return 1
+	}
+	if l := o.in.Processor.Lookahead; l > 0 {
+		return l
+	}
+	return min(max(o.effective, 1), MaxLookahead)
+}
+
+// askFor returns how many successors page p is asked for when it starts: 0
+// unless it is a chain's frontier; otherwise the lookahead, fewer when the
+// queue is full, so that waiting pages stay under effective + lookahead.
+func (o *orchestrator) askFor(p Page) int {
+	c, ok := o.chainOf(p.Number)
+	if !ok || c.Ended {
+		return 0
+	}
+	want := o.lookahead()
+	room := o.effective + want - o.waiting() - o.asked
+	return min(max(room, 1), want)
+}
+
+// queueFrontier queues a chain's frontier page. Frontier pages start ahead of
+// the other waiting pages, so a chain never waits behind its own pages.
+func (o *orchestrator) queueFrontier(p Page, front bool) {
+	switch {
+	case o.version < versionLookahead:
+		o.st.Pending = append(o.st.Pending, p)
+	case front:
+		o.st.Frontiers = append([]Page{p}, o.st.Frontiers...)
+	default:
+		o.st.Frontiers = append(o.st.Frontiers, p)
+	}
+}
+
+// enqueue accepts the successors of page sender, if sender is a live
+// chain's frontier, and counts everything else.
+func (o *orchestrator) enqueue(sender int64, cursors []string, source string) {
+	i, ok := o.frontierOf[sender]
+	switch {
+	case !ok && sender < o.st.NextNumber && sender >= 0:
+		o.st.Counters.DuplicateSignals++
+		o.logger.Debug("Ignoring duplicate EnqueuePage", "Page", sender+1, "Source", source)
+		return
+	case !ok || i >= o.st.ChainsStarted || o.st.Chains[i].Ended:
+		o.st.Counters.UnexpectedSignals++
+		o.logger.Warn("Ignoring EnqueuePage from a page that is not a chain's frontier", "Page", sender+1, "NextNumber", o.st.NextNumber, "Source", source)
+		return
+	}
+	limit := o.lookahead()
+	if f, ok := o.inflight[sender]; ok && f.lookahead > 0 {
+		limit = f.lookahead
+		o.answered(f)
+	}
+	if len(cursors) > limit {
+		o.logger.Debug("Keeping the cursors asked for; the new frontier asks for the rest", "Page", sender, "Sent", len(cursors), "Asked", limit)
+		cursors = cursors[:limit]
+	}
+	c := &o.st.Chains[i]
+	// Successors arriving after their page failed mend the chain.
+	c.Broken, c.Refused = false, ""
+	delete(o.frontierOf, sender)
+	for k, cursor := range cursors {
+		p := Page{Number: o.st.NextNumber, Cursor: cursor}
+		o.st.NextNumber++
+		if k < len(cursors)-1 {
+			o.st.Pending = append(o.st.Pending, p)
+			continue
+		}
+		c.Frontier = p.Number
+		o.frontierOf[p.Number] = i
+		o.queueFrontier(p, false)
+	}
+	o.dirty = true
+}
+
+// refuse records that the frontier page sender's EnqueuePage was refused, so
+// that its chain does not read as ended when the page completes.
+func (o *orchestrator) refuse(sender int64, why string) {
+	if c, ok := o.chainOf(sender); ok && !c.Ended {
+		c.Refused = truncate(why, MaxMessageBytes)
+	}
+}
+
+// answered marks an in-flight frontier page's successors as arrived.
+func (o *orchestrator) answered(f *flight) {
+	if f.lookahead > 0 {
+		o.asking--
+		o.asked -= f.lookahead
+		f.lookahead = 0
+	}
+}
+
+// chainCounts counts the chains by where they stand.
+func (o *orchestrator) chainCounts() ChainCounts {
+	n := ChainCounts{Total: len(o.st.Chains)}
+	for _, c := range o.st.Chains {
+		switch {
+		case c.Ended:
+			n.Done++
+		case c.Broken:
+			n.Broken++
+		}
+	}
+	return n
+}
+
+func (o *orchestrator) brokenMessage(broken []int) string {
+	first := o.st.Chains[broken[0]].Frontier
+	cursor := ""
+	if p, ok := o.findPage(first); ok {
+		cursor = p.Cursor
+	}
+	why := "failed for good before enqueuing the next page"
+	if r := o.st.Chains[broken[0]].Refused; r != "" {
+		why = "completed, but its EnqueuePage signal was refused (" + r + ")"
+	}
+	if len(o.st.Chains) == 1 {
+		return fmt.Sprintf("page %d (cursor %q) %s, so the job stopped there; fix the cause and re-drive", first, cursor, why)
+	}
+	return fmt.Sprintf("%d of %d chains broke: page %d (cursor %q) %s; fix the cause and re-drive", len(broken), len(o.st.Chains), first, cursor, why)
+}
+
+func (o *orchestrator) completedMessage() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d pages, %d items processed, %d items failed, %d pages failed", o.st.Counters.PagesCompleted, o.st.Counters.ItemsProcessed, o.st.Counters.ItemsFailed, o.failedCount())
+	if len(o.st.Chains) > 1 {
+		fmt.Fprintf(&b, ", %d chains", len(o.st.Chains))
+	}
+	return b.String()
+}
+
+// findPage looks a page up among the waiting, in-flight and parked pages.
+func (o *orchestrator) findPage(n int64) (Page, bool) {
+	if f, ok := o.inflight[n]; ok {
+		return f.Page, true
+	}
+	for _, list := range [][]Page{o.st.Frontiers, o.st.Pending} {
+		for _, p := range list {
+			if p.Number == n {
+				return p, true
+			}
+		}
+	}
+	for _, p := range o.st.Parked {
+		if p.Number == n {
+			return p.Page, true
+		}
+	}
+	return Page{}, false
+}
