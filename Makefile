@@ -26,10 +26,12 @@ CHART := charts/temporal-batch
 export TEMPORAL_CLI KUBEBUILDER_ASSETS HELM
 
 TEST_TIMEOUT ?= 30m
-BENCH_PAGES ?= 2000
-BENCH_PARALLELISM ?= 8
+# 0: the bench's default per cell (500 no-op pages, 250 timed pages; 100000 with -state-size).
+BENCH_PAGES ?= 0
+BENCH_PARALLELISM ?= 8,50
 BENCH_ROUNDS ?= 3
-# More flags for hack/bench, e.g. BENCH_FLAGS="-markdown -page-time 1s".
+# More flags for hack/bench, e.g. BENCH_FLAGS="-markdown -page-time 0,100ms -variants classic,lookahead,cursors",
+# or BENCH_FLAGS=-state-size for one long job's carried state per run.
 BENCH_FLAGS ?=
 # More flags for hack/demo and hack/dev, e.g. DEMO_FLAGS="-items 200000", DEV_FLAGS="-fresh".
 DEMO_FLAGS ?=
@@ -141,7 +143,7 @@ test-unit: ## Unit tests only (no servers).
 	$(GO) test -count=1 -short ./...
 
 .PHONY: bench
-bench: $(TEMPORAL_CLI) ## Orchestrator throughput against a no-orchestration baseline on one dev server.
+bench: $(TEMPORAL_CLI) ## Orchestrator variants' throughput against a no-orchestration baseline on one dev server.
 	$(GO) run ./hack/bench -pages $(BENCH_PAGES) -parallelism $(BENCH_PARALLELISM) -rounds $(BENCH_ROUNDS) $(BENCH_FLAGS)
 
 .PHONY: demo
