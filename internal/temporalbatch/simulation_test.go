@@ -64,6 +64,8 @@ type simDataSet struct {
 	// and re-runs, from 1.
 	beforeEnqueue func(page int64, call int) error
 	afterEnqueue  func(page int64, call int) error
+	// failIf may fail an attempt before anything else, by its input.
+	failIf func(in processor.PageInput) error
 	// onStart runs first in every attempt, e.g. to send extra signals.
 	onStart func(env *testsuite.TestWorkflowEnvironment, page int64, call int)
 	// result adjusts a successful page's result, e.g. to report item failures.
@@ -92,6 +94,10 @@ type simStart struct {
 	At time.Time
 	// InFlight is the number of attempts running, this one included.
 	InFlight int64
+	// Lookahead is the successors the page was asked for (-1: not said).
+	Lookahead int
+	// Seq is the order in which the orchestrator scheduled the page.
+	Seq int64
 }
 
 func newSimDataSet(items, pageSize int) *simDataSet {
@@ -135,7 +141,13 @@ func (d *simDataSet) process(ctx context.Context, in processor.PageInput) (proce
 	d.mu.Lock()
 	d.calls[n]++
 	call := d.calls[n]
-	d.starts = append(d.starts, simStart{Page: n, Call: call, At: env.Now(), InFlight: running})
+	asked := -1
+	if in.Lookahead != nil {
+		asked = *in.Lookahead
+	}
+	var seq int64
+	fmt.Sscanf(activity.GetInfo(ctx).ActivityID, "page-%d-%d", new(int64), &seq)
+	d.starts = append(d.starts, simStart{Page: n, Call: call, At: env.Now(), InFlight: running, Lookahead: asked, Seq: seq})
 	d.mu.Unlock()
 
 	first, limit := int(n)*d.pageSize, d.items
@@ -159,6 +171,11 @@ func (d *simDataSet) process(ctx context.Context, in processor.PageInput) (proce
 		d.violate("page %d has no workflow ID to signal", n)
 	}
 
+	if d.failIf != nil {
+		if err := d.failIf(in); err != nil {
+			return processor.PageResult{}, err
+		}
+	}
 	if d.onStart != nil {
 		d.onStart(env, n, call)
 	}
