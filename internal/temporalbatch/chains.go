@@ -1,9 +1,6 @@
 package temporalbatch
 
-import (
-	"fmt"
-	"strings"
-)
+import "fmt"
 
 // Chains. A job walks its data as one chain of pages, or as one chain per
 // processor.cursors entry. Only a chain's frontier (its last enqueued page)
@@ -182,12 +179,11 @@ func (o *orchestrator) brokenMessage(broken []int) string {
 }
 
 func (o *orchestrator) completedMessage() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%d pages, %d items processed, %d items failed, %d pages failed", o.st.Counters.PagesCompleted, o.st.Counters.ItemsProcessed, o.st.Counters.ItemsFailed, o.failedCount())
+	msg := fmt.Sprintf("%d pages, %d items processed, %d items failed, %d pages failed", o.st.Counters.PagesCompleted, o.st.Counters.ItemsProcessed, o.st.Counters.ItemsFailed, o.failedCount())
 	if len(o.st.Chains) > 1 {
-		fmt.Fprintf(&b, ", %d chains", len(o.st.Chains))
+		msg += fmt.Sprintf(", %d chains", len(o.st.Chains))
 	}
-	return b.String()
+	return msg
 }
 
 // findPage looks a page up among the waiting, in-flight and parked pages.
