@@ -46,14 +46,21 @@ type PageFailure struct {
 
 // Synthetic is the synthetic processor: it walks a data set that exists only
 // as a count, simulating fetch and processing time and failing items and
-// pages on request, for samples, demos, load tests and end-to-end tests. Its
-// cursor is the decimal offset of the page's first item; empty means 0.
+// pages on request, for samples, demos, load tests and end-to-end tests.
 //
-// A page sleeps for fetchDelay, enqueues the next page (unless it is the
-// last), and only then applies failPages, so a failing page has already
-// enqueued its successor, as a real processor failing after its fetch would
-// have. It then processes its items, itemDelay each, and writes their ledger
-// lines in a single append.
+// Its cursor is "<offset>" or "<offset>:<end>", decimal item IDs: the page
+// starts at item offset (empty means 0), and its chain stops before item end
+// (absent: totalItems). A job that starts several chains
+// (spec.processor.cursors) gives each its part, e.g. "0:500", "500:1000",
+// "1000"; every successor keeps its chain's ":<end>", so no chain runs into
+// the next one's items. See [ParseSyntheticCursor].
+//
+// A page sleeps for fetchDelay, enqueues up to page.Lookahead() following
+// pages of its chain (computed by offset arithmetic, none past the end), and
+// only then applies failPages, so a failing page has already enqueued its
+// successors, as a real processor failing after its fetch would have. It
+// then processes its items, itemDelay each, and writes their ledger lines in
+// a single append.
 func Synthetic(ctx context.Context, page *processor.Page) (processor.Result, error) {
 	args := SyntheticArgs{TotalItems: -1}
 	if err := decodeArgsStrict(page, &args); err != nil {
@@ -88,22 +95,17 @@ func Synthetic(ctx context.Context, page *processor.Page) (processor.Result, err
 		return processor.Result{}, processor.NonRetryable(processor.ErrorTypeInvalidPageInput,
 			"page size %d is not positive", page.Size)
 	}
-	var offset int64
-	if page.Cursor != "" {
-		offset, err = strconv.ParseInt(page.Cursor, 10, 64)
-		if err != nil || offset < 0 {
-			return processor.Result{}, processor.NonRetryable(processor.ErrorTypeInvalidCursor,
-				"cursor %q is not the decimal offset of an item", page.Cursor)
-		}
+	cursor, err := ParseSyntheticCursor(page.Cursor, args.TotalItems)
+	if err != nil {
+		return processor.Result{}, err
 	}
 
 	hb := &heartbeater{page: page}
 	if err := hb.sleep(ctx, fetchDelay); err != nil {
 		return processor.Result{}, err
 	}
-	end := min(offset+int64(page.Size), args.TotalItems)
-	if offset+int64(page.Size) < args.TotalItems {
-		if err := page.EnqueueNext(ctx, strconv.FormatInt(end, 10)); err != nil {
+	if next := cursor.successors(page.Size, page.Lookahead()); len(next) > 0 {
+		if err := page.EnqueueNext(ctx, next...); err != nil {
 			return processor.Result{}, err
 		}
 	}
@@ -120,7 +122,7 @@ func Synthetic(ctx context.Context, page *processor.Page) (processor.Result, err
 
 	var processed int64
 	var ledger strings.Builder
-	for item := offset; item < end; item++ {
+	for item := cursor.Offset; item < cursor.pageEnd(page.Size); item++ {
 		if err := hb.sleep(ctx, itemDelay); err != nil {
 			return processor.Result{}, err
 		}
@@ -141,6 +143,114 @@ func Synthetic(ctx context.Context, page *processor.Page) (processor.Result, err
 		}
 	}
 	return processor.Result{ItemsProcessed: processed}, nil
+}
+
+// SyntheticCursor is a parsed synthetic cursor: where a page starts and
+// where its chain stops.
+type SyntheticCursor struct {
+	// Offset is the ID of the page's first item.
+	Offset int64
+	// End is the ID after the chain's last item: the cursor's ":<end>", or
+	// totalItems when it has none.
+	End int64
+	// Bounded says the cursor carried ":<end>"; successors carry it too.
+	Bounded bool
+}
+
+// syntheticCursorForm is the accepted form, for error messages.
+const syntheticCursorForm = `"<offset>" or "<offset>:<end>": decimal item IDs, ` +
+	`the page's first item and the item its chain stops before (end exclusive, default totalItems), ` +
+	`0 <= offset <= end <= totalItems; an empty offset means 0`
+
+// ParseSyntheticCursor parses a synthetic cursor for a data set of
+// totalItems items. An offset at or past totalItems without an end is valid
+// and is an empty page, as it always was; an explicit end past totalItems or
+// before the offset is not, because that chain's part of the data does not
+// exist: the error fails the page for good with type InvalidCursor.
+func ParseSyntheticCursor(cursor string, totalItems int64) (SyntheticCursor, error) {
+	invalid := func(why string) (SyntheticCursor, error) {
+		return SyntheticCursor{}, processor.NonRetryable(processor.ErrorTypeInvalidCursor,
+			"cursor %q: %s; a synthetic cursor is %s (totalItems is %d)", cursor, why, syntheticCursorForm, totalItems)
+	}
+	c := SyntheticCursor{End: totalItems}
+	offset, end, bounded := strings.Cut(cursor, ":")
+	if offset != "" {
+		n, err := strconv.ParseInt(offset, 10, 64)
+		if err != nil || n < 0 {
+			return invalid(fmt.Sprintf("offset %q is not a decimal item ID, 0 or more", offset))
+		}
+		c.Offset = n
+	}
+	if !bounded {
+		return c, nil
+	}
+	n, err := strconv.ParseInt(end, 10, 64)
+	switch {
+	case err != nil || n < 0:
+		return invalid(fmt.Sprintf("end %q is not a decimal item ID, 0 or more", end))
+	case n > totalItems:
+		return invalid(fmt.Sprintf("end %d is past totalItems", n))
+	case n < c.Offset:
+		return invalid(fmt.Sprintf("end %d is before offset %d", n, c.Offset))
+	}
+	c.End, c.Bounded = n, true
+	return c, nil
+}
+
+// String formats the cursor as ParseSyntheticCursor reads it.
+func (c SyntheticCursor) String() string {
+	if c.Bounded {
+		return strconv.FormatInt(c.Offset, 10) + ":" + strconv.FormatInt(c.End, 10)
+	}
+	return strconv.FormatInt(c.Offset, 10)
+}
+
+// pageEnd is the ID after the page's last item.
+func (c SyntheticCursor) pageEnd(size int) int64 {
+	if c.Offset >= c.End {
+		return c.Offset
+	}
+	// End-Offset cannot overflow, Offset+size could.
+	return c.Offset + min(int64(size), c.End-c.Offset)
+}
+
+// successors returns the cursors of up to n pages that follow the page at
+// c in its chain: offset+k*size for k = 1..n, while before the chain's end.
+// They keep c's end when c carried one.
+func (c SyntheticCursor) successors(size, n int) []string {
+	var next []string
+	for k := int64(1); k <= int64(n); k++ {
+		step := k * int64(size)
+		if c.Offset >= c.End || step >= c.End-c.Offset {
+			break
+		}
+		s := c
+		s.Offset += step
+		next = append(next, s.String())
+	}
+	return next
+}
+
+// SplitSynthetic returns cursors for spec.processor.cursors that split a
+// synthetic data set of totalItems items into chains parts of about equal
+// size (fewer when there are fewer items): "0:<b1>", "<b1>:<b2>", ...,
+// "<bn-1>". Together they cover every item once.
+func SplitSynthetic(totalItems int64, chains int) []string {
+	parts := min(int64(max(chains, 1)), totalItems)
+	if parts <= 1 {
+		return []string{""}
+	}
+	cursors := make([]string, 0, parts)
+	// The first totalItems%parts parts get one item more; i*q cannot
+	// overflow where i*totalItems could.
+	q, r := totalItems/parts, totalItems%parts
+	var start int64
+	for i := int64(1); i < parts; i++ {
+		end := i*q + min(i, r)
+		cursors = append(cursors, SyntheticCursor{Offset: start, End: end, Bounded: true}.String())
+		start = end
+	}
+	return append(cursors, SyntheticCursor{Offset: start}.String())
 }
 
 // failureInEffect reports whether failPages apply: always without a

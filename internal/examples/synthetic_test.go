@@ -3,10 +3,12 @@ package examples
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -259,6 +261,12 @@ func TestSyntheticInvalidInput(t *testing.T) {
 		{name: "failPages negative attempts", args: `{"totalItems": 10, "failPages": {"3": {"type": "X", "attempts": -1}}}`, wantType: "InvalidArgs", wantText: "failPages"},
 		{name: "cursor not a number", args: `{"totalItems": 10}`, cursor: "abc", wantType: "InvalidCursor", wantText: "abc"},
 		{name: "cursor negative", args: `{"totalItems": 10}`, cursor: "-10", wantType: "InvalidCursor", wantText: "-10"},
+		{name: "cursor end not a number", args: `{"totalItems": 10}`, cursor: "0:ten", wantType: "InvalidCursor", wantText: `"<offset>:<end>"`},
+		{name: "cursor end missing", args: `{"totalItems": 10}`, cursor: "5:", wantType: "InvalidCursor", wantText: `"<offset>:<end>"`},
+		{name: "cursor offset not a number", args: `{"totalItems": 10}`, cursor: "x:5", wantType: "InvalidCursor", wantText: `"<offset>:<end>"`},
+		{name: "cursor end before offset", args: `{"totalItems": 10}`, cursor: "6:5", wantType: "InvalidCursor", wantText: "end 5 is before offset 6"},
+		{name: "cursor end past totalItems", args: `{"totalItems": 10}`, cursor: "0:11", wantType: "InvalidCursor", wantText: "end 11 is past totalItems"},
+		{name: "cursor with two ends", args: `{"totalItems": 10}`, cursor: "0:5:10", wantType: "InvalidCursor", wantText: `"<offset>:<end>"`},
 		{name: "page size not positive", args: `{"totalItems": 10}`, size: -1, wantType: "InvalidPageInput", wantText: "page size"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -281,5 +289,185 @@ func TestSyntheticInvalidInput(t *testing.T) {
 				t.Errorf("invalid page enqueued %+v", got)
 			}
 		})
+	}
+}
+
+func lookahead(n int) *int { return &n }
+
+// TestSyntheticLookahead: a page enqueues as many following pages of its
+// chain as it is asked for, in one signal, fewer near the chain's end and
+// none at it, and processes its own items only.
+func TestSyntheticLookahead(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		total         int64
+		cursor        string
+		lookahead     *int
+		wantCursors   []string
+		wantProcessed int64
+	}{
+		{name: "not the frontier", total: 100, cursor: "", lookahead: lookahead(0), wantProcessed: 10},
+		{name: "asked for one", total: 100, cursor: "", lookahead: lookahead(1), wantCursors: []string{"10"}, wantProcessed: 10},
+		{name: "orchestrator without lookahead", total: 100, cursor: "", wantCursors: []string{"10"}, wantProcessed: 10},
+		{name: "asked for five", total: 100, cursor: "", lookahead: lookahead(5),
+			wantCursors: []string{"10", "20", "30", "40", "50"}, wantProcessed: 10},
+		{name: "near the end", total: 35, cursor: "0", lookahead: lookahead(5),
+			wantCursors: []string{"10", "20", "30"}, wantProcessed: 10},
+		{name: "asked for more than the data has", total: 100, cursor: "70", lookahead: lookahead(1000),
+			wantCursors: []string{"80", "90"}, wantProcessed: 10},
+		{name: "at the end", total: 30, cursor: "20", lookahead: lookahead(5), wantProcessed: 10},
+		{name: "past the end", total: 5, cursor: "10", lookahead: lookahead(5), wantProcessed: 0},
+		{name: "chain end kept", total: 100, cursor: "0:35", lookahead: lookahead(5),
+			wantCursors: []string{"10:35", "20:35", "30:35"}, wantProcessed: 10},
+		{name: "chain end without offset", total: 100, cursor: ":25", lookahead: lookahead(5),
+			wantCursors: []string{"10:25", "20:25"}, wantProcessed: 10},
+		{name: "chain end inside the page", total: 100, cursor: "30:35", lookahead: lookahead(5), wantProcessed: 5},
+		{name: "chain end at the page's end", total: 100, cursor: "20:30", lookahead: lookahead(5), wantProcessed: 10},
+		{name: "empty chain", total: 100, cursor: "40:40", lookahead: lookahead(5), wantProcessed: 0},
+		{name: "chain end not the frontier", total: 100, cursor: "10:35", lookahead: lookahead(0), wantProcessed: 10},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := syntheticPage(t, 3, tc.cursor, 10, SyntheticArgs{TotalItems: tc.total})
+			in.Lookahead = tc.lookahead
+			env := processortest.New(Synthetic)
+			res, err := env.Execute(in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.ItemsProcessed != tc.wantProcessed {
+				t.Errorf("processed %d, want %d", res.ItemsProcessed, tc.wantProcessed)
+			}
+			if got := env.EnqueuedCursors(); !slices.Equal(got, tc.wantCursors) {
+				t.Errorf("enqueued %q, want %q", got, tc.wantCursors)
+			}
+			signals := env.Signals()
+			if len(tc.wantCursors) == 0 {
+				if len(signals) != 0 {
+					t.Errorf("sent %+v, want no signal", signals)
+				}
+				return
+			}
+			if len(signals) != 1 || signals[0].Page.Number != 4 {
+				t.Errorf("sent %+v, want one signal numbered 4", signals)
+			}
+		})
+	}
+}
+
+// TestSyntheticChainStaysInItsPart: the pages of a chain started at
+// "<offset>:<end>" process exactly the items offset..end-1, whatever the
+// lookahead, and no page enqueues a cursor at or past the end.
+func TestSyntheticChainStaysInItsPart(t *testing.T) {
+	for _, n := range []int{1, 2, 5} {
+		ledger := filepath.Join(t.TempDir(), "ledger")
+		args := SyntheticArgs{TotalItems: 100, Ledger: ledger}
+		pages := walkJob(t, Synthetic, []string{"13:47"}, 10, lookahead(n), args)
+		for _, p := range pages {
+			c, err := ParseSyntheticCursor(p.Cursor, 100)
+			if err != nil || !c.Bounded || c.End != 47 || c.Offset >= 47 {
+				t.Errorf("lookahead %d: page %d has cursor %q, want one before 47 ending at 47", n, p.Number, p.Cursor)
+			}
+		}
+		var got, want []int
+		for _, line := range readLines(t, ledger) {
+			var item, page, attempt int
+			if _, err := fmt.Sscan(line, &item, &page, &attempt); err != nil {
+				t.Fatalf("ledger line %q: %v", line, err)
+			}
+			got = append(got, item)
+		}
+		for item := 13; item < 47; item++ {
+			want = append(want, item)
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, want) || processedItems(pages) != 34 {
+			t.Errorf("lookahead %d: ledger has items %v, pages processed %d; want items 13..46 once each", n, got, processedItems(pages))
+		}
+	}
+}
+
+// TestSyntheticFailingPageEnqueuesItsLookaheadOnce: a page that enqueued
+// its successors and then failed does not enqueue them again when retried.
+func TestSyntheticFailingPageEnqueuesItsLookaheadOnce(t *testing.T) {
+	args := SyntheticArgs{TotalItems: 100, FailPages: map[string]PageFailure{"0": {Type: "Flaky", Attempts: 1}}}
+	in := syntheticPage(t, 0, "0:60", 10, args)
+	in.Lookahead = lookahead(3)
+	env := processortest.New(Synthetic)
+	if _, err := env.Execute(in); err == nil {
+		t.Fatal("attempt 1 succeeded, want it to fail as failPages asks")
+	}
+	res, err := env.Retry()
+	if err != nil {
+		t.Fatalf("attempt 2: %v", err)
+	}
+	if res.ItemsProcessed != 10 {
+		t.Errorf("attempt 2 processed %d items, want 10", res.ItemsProcessed)
+	}
+	if got, want := env.EnqueuedCursors(), []string{"10:60", "20:60", "30:60"}; len(env.Signals()) != 1 || !slices.Equal(got, want) {
+		t.Errorf("sent %d signals enqueuing %q, want one enqueuing %q", len(env.Signals()), got, want)
+	}
+}
+
+// TestSyntheticWalkSeveralChains walks whole data sets split into chains,
+// with lookahead, and checks through the ledger that every item is
+// processed exactly once and that no chain ran an empty page it did not
+// need.
+func TestSyntheticWalkSeveralChains(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		total     int64
+		cursors   []string
+		lookahead *int
+		wantPages int
+	}{
+		{name: "four chains, lookahead 5", total: 103, cursors: SplitSynthetic(103, 4), lookahead: lookahead(5), wantPages: 12},
+		{name: "uneven chains, lookahead 3", total: 103, cursors: []string{":25", "25:60", "60"}, lookahead: lookahead(3), wantPages: 12},
+		{name: "three chains, lookahead 1", total: 100, cursors: SplitSynthetic(100, 3), lookahead: lookahead(1), wantPages: 12},
+		{name: "two chains, lookahead 1000", total: 250, cursors: SplitSynthetic(250, 2), lookahead: lookahead(1000), wantPages: 26},
+		{name: "empty parts", total: 50, cursors: []string{"0:0", "0:20", "20:20", "20"}, lookahead: lookahead(4), wantPages: 7},
+		{name: "one chain, orchestrator without lookahead", total: 47, cursors: []string{""}, wantPages: 5},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ledger := filepath.Join(t.TempDir(), "ledger")
+			args := SyntheticArgs{TotalItems: tc.total, Ledger: ledger}
+			pages := walkJob(t, Synthetic, tc.cursors, 10, tc.lookahead, args)
+			if len(pages) != tc.wantPages {
+				t.Errorf("ran %d pages, want %d", len(pages), tc.wantPages)
+			}
+			if tc.lookahead != nil && *tc.lookahead > 1 && !askedMore(pages) {
+				t.Errorf("no page enqueued more than one successor with lookahead %d", *tc.lookahead)
+			}
+			seen := map[string]int{}
+			for _, line := range readLines(t, ledger) {
+				item, _, _ := strings.Cut(line, " ")
+				seen[item]++
+			}
+			for item := range tc.total {
+				if n := seen[strconv.FormatInt(item, 10)]; n != 1 {
+					t.Errorf("item %d processed %d times, want once", item, n)
+				}
+			}
+			if len(seen) != int(tc.total) || processedItems(pages) != tc.total {
+				t.Errorf("ledger has %d distinct items, pages processed %d; want %d", len(seen), processedItems(pages), tc.total)
+			}
+		})
+	}
+}
+
+func TestSplitSynthetic(t *testing.T) {
+	for _, tc := range []struct {
+		total  int64
+		chains int
+		want   []string
+	}{
+		{total: 103, chains: 4, want: []string{"0:26", "26:52", "52:78", "78"}},
+		{total: 100, chains: 2, want: []string{"0:50", "50"}},
+		{total: 10, chains: 1, want: []string{""}},
+		{total: 0, chains: 3, want: []string{""}},
+		{total: 2, chains: 5, want: []string{"0:1", "1"}},
+	} {
+		if got := SplitSynthetic(tc.total, tc.chains); !slices.Equal(got, tc.want) {
+			t.Errorf("SplitSynthetic(%d, %d) = %q, want %q", tc.total, tc.chains, got, tc.want)
+		}
 	}
 }
