@@ -554,7 +554,9 @@ func TestIntegrationRedrive(t *testing.T) {
 	requireEveryItem(t, readLedger(t, ledger), total, nil)
 }
 
-var recordHistory = flag.Bool("record-history", false, "write the history of TestIntegrationReplay's first run to testdata/")
+// Histories of earlier versions (history-v1.json: before lookahead) are never
+// written again; the replay tests record the current version's.
+var recordHistory = flag.Bool("record-history", false, "write the first run's history of TestIntegrationReplay and TestIntegrationReplayLookahead to testdata/")
 
 // TestIntegrationReplay runs a job that exercises every message and failure
 // path, then replays its recorded history against the workflow code.
@@ -574,6 +576,7 @@ func TestIntegrationReplay(t *testing.T) {
 	in.Retry.NonRetryableErrorTypes = []string{"InvalidRecord"}
 	in.FailurePolicy.Handler = "CollectFailures"
 	in.Desired.RampUp = &temporalbatch.RampUp{From: 1, Step: 1, Every: 200 * time.Millisecond}
+	in.Processor.Lookahead = 1
 	in.ContinueAsNewAfterPages = 8
 	start(t, in)
 	id := in.Job.WorkflowID
@@ -597,7 +600,7 @@ func TestIntegrationReplay(t *testing.T) {
 	if *recordHistory {
 		raw, err := protojson.MarshalOptions{Indent: "  "}.Marshal(hist)
 		require.NoError(t, err)
-		path := filepath.Join("testdata", "history-v1.json")
+		path := filepath.Join("testdata", "history-v2-classic.json")
 		require.NoError(t, os.MkdirAll("testdata", 0o755))
 		require.NoError(t, os.WriteFile(path, raw, 0o644))
 		t.Logf("wrote %s (%d events)", path, len(hist.GetEvents()))
