@@ -55,6 +55,7 @@ func startWorkflowWorkers(c client.Client) ([]worker.Worker, error) {
 	baseline.RegisterWorkflowWithOptions(baselineWorkflow, workflow.RegisterOptions{Name: baselineWorkflowType})
 	orchestrator := worker.New(c, orchestratorWorkflowQueue, worker.Options{})
 	temporalbatch.Register(orchestrator)
+	temporalbatch.RegisterActivities(orchestrator, c)
 	return startAll(baseline, orchestrator)
 }
 

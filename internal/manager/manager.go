@@ -216,6 +216,7 @@ func (w *orchestratorWorker) NeedLeaderElection() bool { return false }
 func (w *orchestratorWorker) Start(ctx context.Context) error {
 	wk := worker.New(w.client, w.taskQueue, worker.Options{})
 	temporalbatch.Register(wk)
+	temporalbatch.RegisterActivities(wk, w.client)
 	backoff := time.Second
 	for {
 		err := wk.Start()
@@ -232,6 +233,7 @@ func (w *orchestratorWorker) Start(ctx context.Context) error {
 		// A failed start leaves the worker unusable; make a new one.
 		wk = worker.New(w.client, w.taskQueue, worker.Options{})
 		temporalbatch.Register(wk)
+		temporalbatch.RegisterActivities(wk, w.client)
 	}
 	w.logger.Info("Orchestrator worker started", "taskQueue", w.taskQueue)
 	<-ctx.Done()

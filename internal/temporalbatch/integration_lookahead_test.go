@@ -85,6 +85,39 @@ func TestIntegrationCursorsAcrossContinueAsNew(t *testing.T) {
 	requireExactlyOnce(t, readLedger(t, ledger), total)
 }
 
+// A page waiting a minute for its retry does not hold continue-as-new: the
+// run carries it to the next, where it runs again once its cause is fixed.
+func TestIntegrationContinueAsNewCarriesPagesInRetryBackoff(t *testing.T) {
+	requireServer(t)
+	const total, pageSize = 3000, 50
+	pw := startPageWorker(t, 8, nil)
+	dir := t.TempDir()
+	ledger, outage := filepath.Join(dir, "ledger"), filepath.Join(dir, "outage")
+	require.NoError(t, os.WriteFile(outage, nil, 0o644))
+	in := newJob(t, pw.queue, examples.NameSynthetic, syntheticArgs{
+		TotalItems: total, ItemDelay: "2ms", Ledger: ledger,
+		FailPages:       map[string]any{"5": map[string]any{"type": "Flaky", "attempts": 0}},
+		FailWhileExists: outage,
+	}, pageSize, 4)
+	in.Processor.Lookahead = 8
+	in.Retry.InitialInterval, in.Retry.MaximumInterval = time.Minute, time.Minute
+	in.ContinueAsNewAfterPages = 20
+	start(t, in)
+	id := in.Job.WorkflowID
+
+	// Runs follow each other although page 5 fails until the outage ends
+	// and waits a minute before each retry: without carrying it, the first
+	// run could not continue as new before the minute is out.
+	require.Eventually(t, func() bool { return progress(t, id).Runs >= 3 }, 40*time.Second, 100*time.Millisecond)
+	require.NoError(t, os.Remove(outage))
+	res, err := wait(t, id, 3*time.Minute)
+	require.NoError(t, err)
+	p := res.Progress
+	require.EqualValues(t, total, p.Items.Processed)
+	require.EqualValues(t, total/pageSize, p.Pages.Completed)
+	requireExactlyOnce(t, readLedger(t, ledger), total)
+}
+
 // TestIntegrationReplayLookahead records (with -record-history) and replays a
 // job with lookahead and several chains through retried pages, item
 // failures, a failure handler, a desired-state change, duplicate and

@@ -72,6 +72,7 @@ func requireServer(t *testing.T) {
 		}
 		w := worker.New(c, orchestratorQueue, worker.Options{})
 		temporalbatch.Register(w)
+		temporalbatch.RegisterActivities(w, c)
 		if err := w.Start(); err != nil {
 			t.Fatal(err)
 		}
@@ -145,6 +146,8 @@ type syntheticArgs struct {
 	FetchDelay string            `json:"fetchDelay,omitempty"`
 	FailItems  map[string]string `json:"failItems,omitempty"`
 	FailPages  map[string]any    `json:"failPages,omitempty"`
+	// FailWhileExists: FailPages fail only while this file exists.
+	FailWhileExists string `json:"failWhileExists,omitempty"`
 	Ledger     string            `json:"ledger,omitempty"`
 }
 

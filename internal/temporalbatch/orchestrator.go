@@ -74,6 +74,10 @@ type orchestrator struct {
 	dirty bool
 	// occupied is what the slots looked like when the loop last waited.
 	occupied occupancySample
+	// checkingBackoff: a draining run is asking which pages wait for a
+	// retry; backoffCheckAt is when it asks again.
+	checkingBackoff bool
+	backoffCheckAt  time.Time
 
 	endState   JobState
 	endReason  string
@@ -93,7 +97,9 @@ type flight struct {
 	Page
 	// lookahead is the successors the page was asked for; it drops to 0
 	// once they arrived.
-	lookahead int
+	lookahead  int
+	activityID string
+	cancel     workflow.CancelFunc
 }
 
 func newOrchestrator(ctx workflow.Context, in Input, version workflow.Version) *orchestrator {
@@ -147,6 +153,9 @@ func (o *orchestrator) run(ctx workflow.Context) (Result, error) {
 					return Result{}, workflow.NewContinueAsNewError(ctx, WorkflowType, o.nextInput())
 				}
 				continue
+			}
+			if len(o.inflight) > 0 {
+				o.releaseBackoff(ctx)
 			}
 		} else {
 			wake = earliest(wake, o.startPages(ctx))

@@ -87,7 +87,11 @@ func (o *orchestrator) startPage(ctx workflow.Context, p Page) {
 	o.inflight[p.Number] = f
 	o.st.Counters.MaxAchieved = max(o.st.Counters.MaxAchieved, len(o.inflight))
 	o.pageSeq++
-	actx := workflow.WithActivityOptions(o.pagesCtx, o.activityOptions(p))
+	opts := o.activityOptions(p)
+	f.activityID = opts.ActivityID
+	pctx, cancel := workflow.WithCancel(o.pagesCtx)
+	f.cancel = cancel
+	actx := workflow.WithActivityOptions(pctx, opts)
 	lookahead := f.lookahead
 	input := processor.PageInput{
 		Job:       o.in.Job,
@@ -114,6 +118,10 @@ func (o *orchestrator) activityOptions(p Page) workflow.ActivityOptions {
 			MaximumInterval:        rp.MaximumInterval,
 			MaximumAttempts:        rp.MaximumAttempts,
 			NonRetryableErrorTypes: rp.NonRetryableErrorTypes,
+		}
+		// A page carried out of retry backoff keeps the attempts it used.
+		if rp.MaximumAttempts > 0 && p.Attempts > 0 {
+			policy.MaximumAttempts = max(rp.MaximumAttempts-p.Attempts, 1)
 		}
 	}
 	return workflow.ActivityOptions{

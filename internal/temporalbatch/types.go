@@ -194,6 +194,9 @@ type Page struct {
 	// Counted: the page completed and its items were counted; it runs
 	// again only to enqueue its successors, and is not counted twice.
 	Counted bool `json:"counted,omitempty"`
+	// Attempts are the attempts the page used in earlier runs: it was
+	// carried out of retry backoff by continue-as-new.
+	Attempts int32 `json:"attempts,omitempty"`
 }
 
 // ParkedPage is a page that failed for good or is stuck, kept with its cursor
