@@ -29,6 +29,11 @@ var orchestrations = []orchestration{
 	{name: "lookahead", shape: func(spec *temporalbatch.ProcessorSpec, _, parallelism, _ int) {
 		spec.FirstCursor, spec.Lookahead = "0", parallelism
 	}},
+	{name: "default", shape: func(spec *temporalbatch.ProcessorSpec, _, _, _ int) {
+		// The lookahead a job gets when it does not set one: twice the
+		// effective parallelism.
+		spec.FirstCursor, spec.Lookahead = "0", 0
+	}},
 	{name: "cursors", shape: func(spec *temporalbatch.ProcessorSpec, pages, _, chains int) {
 		spec.Cursors, spec.Lookahead = chainCursors(pages, chains), 1
 	}},

@@ -61,7 +61,7 @@ func (o *orchestrator) lookahead() int {
 	if l := o.in.Processor.Lookahead; l > 0 {
 		return l
 	}
-	return min(max(o.effective, 1), MaxLookahead)
+	return min(max(2*o.effective, 1), MaxLookahead)
 }
 
 // askFor returns how many successors page p is asked for when it starts: 0

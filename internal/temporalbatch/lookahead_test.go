@@ -136,7 +136,7 @@ func TestLookaheadFollowsTheParallelismByDefault(t *testing.T) {
 	res := succeeded(t, env)
 	requireCompleteJob(t, d, res.Progress)
 	d.requireEveryItemOnce(t)
-	require.Equal(t, 5, res.Progress.Lookahead)
+	require.Equal(t, 10, res.Progress.Lookahead, "twice the parallelism")
 	require.Equal(t, int64(5), d.maxInFlight())
 }
 

@@ -104,9 +104,10 @@ type ProcessorSpec struct {
 	// disjoint parts of the data; FirstCursor is then empty.
 	Cursors []string `json:"cursors,omitempty"`
 	// Lookahead is how many successor cursors a chain's frontier page is
-	// asked to enqueue at once. 0 follows the effective parallelism (at most
-	// MaxLookahead): enough queued pages to fill every slot while the
-	// frontier's signal makes its round trip. 1 is the classic chain.
+	// asked to enqueue at once. 0 follows the effective parallelism: twice
+	// it (at most MaxLookahead), so that pages wait ready for every slot
+	// that frees while the frontier's signal makes its round trip
+	// (docs/benchmarks.md measures why twice). 1 is the classic chain.
 	Lookahead        int           `json:"lookahead,omitempty"`
 	Timeout          time.Duration `json:"timeout"`
 	HeartbeatTimeout time.Duration `json:"heartbeatTimeout"`
