@@ -83,6 +83,8 @@ type BatchJobSpec struct {
 }
 
 // ProcessorSpec names the page processor and how each page runs.
+//
+// +kubebuilder:validation:XValidation:rule="!has(self.cursors) || size(self.cursors) == 0 || !has(self.firstCursor) || size(self.firstCursor) == 0",message="spec.processor.cursors and spec.processor.firstCursor are mutually exclusive: put the first cursor into spec.processor.cursors, or use only firstCursor",fieldPath=".cursors"
 type ProcessorSpec struct {
 	// Name is the activity type of the page processor.
 	// +required
@@ -106,6 +108,39 @@ type ProcessorSpec struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=4096
 	FirstCursor string `json:"firstCursor,omitempty"`
+
+	// Cursors start one independent chain of pages per cursor, each over its
+	// own part of the data (e.g. "0:5000" and "5000:10000", or one key range
+	// per shard), instead of the one chain from firstCursor. Each chain's
+	// first page gets its cursor; the chains run side by side and share the
+	// parallelism. The parts must not overlap: a part covered by two chains
+	// is processed twice. Use it when one chain cannot fill the parallelism
+	// because its processor cannot tell more than one next cursor at a time.
+	// Mutually exclusive with firstCursor; at most 1000 distinct cursors of
+	// at most 4096 bytes each, 256 KiB together.
+	// +optional
+	// +kubebuilder:validation:MaxItems=1000
+	// +kubebuilder:validation:items:MaxLength=4096
+	// +kubebuilder:validation:XValidation:rule="self.all(c, size(bytes(c)) <= 4096)",message="spec.processor.cursors entries must be at most 4096 bytes each (in UTF-8): use shorter cursors"
+	// +kubebuilder:validation:XValidation:rule="self.map(c, size(bytes(c))).sum() <= 262144",message="spec.processor.cursors must not exceed 262144 bytes (256 KiB) together: use fewer or shorter cursors"
+	// +listType=set
+	Cursors []string `json:"cursors,omitempty"`
+
+	// Lookahead is how many next cursors the page at the head of a chain (its
+	// frontier) is asked to enqueue at once. The next pages can only start
+	// once a page enqueued them, so a chain that asks for one cursor at a
+	// time runs about one page per enqueue round trip, whatever the
+	// parallelism; asking for several fills free slots sooner. A processor
+	// that cannot compute several cursors (an opaque API token) simply
+	// enqueues one; 1 is the classic chain, one page enqueued at a time.
+	// Unset, it follows the effective parallelism: twice it (at most 1000),
+	// so that pages wait ready for every slot that frees while the
+	// frontier's signal makes its round trip. Pending pages stay under the
+	// effective parallelism plus the lookahead.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1000
+	Lookahead *int32 `json:"lookahead,omitempty"`
 
 	// Timeout is the start-to-close timeout of one page attempt.
 	// +optional
@@ -296,6 +331,10 @@ type BatchJobStatus struct {
 	// Pages by state.
 	// +optional
 	Pages PageStatus `json:"pages,omitempty"`
+	// Chains counts the job's chains of pages (one per
+	// spec.processor.cursors entry, else one) and the lookahead in effect.
+	// +optional
+	Chains *ChainStatus `json:"chains,omitempty"`
 	// Items processed and failed.
 	// +optional
 	Items ItemStatus `json:"items,omitempty"`
@@ -341,6 +380,30 @@ type PageStatus struct {
 	Stuck int64 `json:"stuck"`
 	// Failed pages failed for good; re-drive runs them again.
 	Failed int64 `json:"failed"`
+	// MeanInFlight is the mean number of pages in flight over the last
+	// measurement window, a decimal. Well under parallelism.effective while
+	// no page is pending means the chains set the pace (the Progressing
+	// condition then has the reason ChainBound).
+	// +optional
+	MeanInFlight string `json:"meanInFlight,omitempty"`
+}
+
+// ChainStatus counts chains of pages. A chain is the pages enqueued one
+// after the other from a starting cursor; a job has one chain, or one per
+// spec.processor.cursors entry.
+type ChainStatus struct {
+	// Total is the number of chains.
+	Total int32 `json:"total"`
+	// Done chains reached the end of their part of the data.
+	Done int32 `json:"done"`
+	// Broken chains stopped: their frontier page failed for good before
+	// enqueuing the next; a re-drive runs it again.
+	Broken int32 `json:"broken"`
+	// Lookahead is how many next cursors a chain's frontier page is asked
+	// for: spec.processor.lookahead, or twice the effective parallelism (at
+	// most 1000) when unset.
+	// +optional
+	Lookahead int32 `json:"lookahead,omitempty"`
 }
 
 // ItemStatus counts items.

@@ -45,6 +45,11 @@ const (
 	ReasonRunning = "Running"
 	// ReasonRampingUp: the effective parallelism is still growing.
 	ReasonRampingUp = "RampingUp"
+	// ReasonChainBound: pages run, but most of the last measurement window
+	// no page was waiting while fewer pages than the effective parallelism
+	// were in flight: the chains, not the parallelism, set the pace. Raise
+	// spec.processor.lookahead or split the data with spec.processor.cursors.
+	ReasonChainBound = "ChainBound"
 	// ReasonSuspended: spec.suspend is true.
 	ReasonSuspended = "Suspended"
 	// ReasonResumed: spec.suspend is false.

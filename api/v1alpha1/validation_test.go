@@ -236,7 +236,45 @@ taskQueue: q
 processor: {name: P}
 ttlSecondsAfterFinished: -1`,
 			`spec.ttlSecondsAfterFinished in body should be greater than or equal to 0`),
+		Entry("processor.lookahead 0", `
+taskQueue: q
+processor: {name: P, lookahead: 0}`,
+			`spec.processor.lookahead in body should be greater than or equal to 1`),
+		Entry("processor.lookahead 1001", `
+taskQueue: q
+processor: {name: P, lookahead: 1001}`,
+			`spec.processor.lookahead in body should be less than or equal to 1000`),
+		Entry("processor.cursors with processor.firstCursor", `
+taskQueue: q
+processor: {name: P, firstCursor: "0", cursors: ["0:5000", "5000:10000"]}`,
+			`spec.processor.cursors and spec.processor.firstCursor are mutually exclusive: put the first cursor into spec.processor.cursors, or use only firstCursor`),
+		Entry("1001 processor.cursors", `
+taskQueue: q
+processor: {name: P, cursors: `+cursorsYAML(1001, 8)+`}`,
+			`spec.processor.cursors: Too many: 1001: must have at most 1000 items`),
+		Entry("a processor.cursors entry over 4096 characters", `
+taskQueue: q
+processor: {name: P, cursors: ["0", `+cursorsYAML(1, 4097)[1:]+`}`,
+			`spec.processor.cursors[1]: Too long: may not be more than 4096 bytes`),
+		Entry("a processor.cursors entry within 4096 characters but over 4096 bytes", `
+taskQueue: q
+processor: {name: P, cursors: ["0", "`+strings.Repeat("é", 2049)+`"]}`,
+			`spec.processor.cursors entries must be at most 4096 bytes each (in UTF-8): use shorter cursors`),
+		Entry("processor.cursors over 256 KiB together", `
+taskQueue: q
+processor: {name: P, cursors: `+cursorsYAML(65, 4096)+`}`,
+			`spec.processor.cursors must not exceed 262144 bytes (256 KiB) together: use fewer or shorter cursors`),
 	)
+
+	// Two chains from the same cursor would process its part twice.
+	It("rejects the same cursor twice in processor.cursors", func() {
+		const spec = `
+taskQueue: q
+processor: {name: P, cursors: ["0:5000", "5000:10000", "0:5000"]}`
+		Expect(k8sClient.Create(ctx, newJob(spec))).To(beInvalidWith(`spec.processor.cursors[2]: Duplicate value: "0:5000"`))
+		// Server-side apply refuses it before validation, in its own words.
+		Expect(apply(newJob(spec))).To(MatchError(ContainSubstring(`.spec.processor.cursors: duplicate entries for key [="0:5000"]`)))
+	})
 
 	It("accepts parallelism 0 with a ramp-up (the job is held back)", func() {
 		Expect(apply(newJob(`
@@ -249,12 +287,21 @@ rampUp: {from: 3, every: 10s}`))).To(Succeed())
 	It("accepts the boundary values", func() {
 		Expect(apply(newJob(`
 taskQueue: q
-processor: {name: P, pageSize: 100000, heartbeatTimeout: 0s}
+processor: {name: P, pageSize: 100000, heartbeatTimeout: 0s, lookahead: 1000, cursors: ` + cursorsYAML(64, 4096) + `}
 parallelism: 10000
 rateLimit: {pagesPerSecond: ".5"}
 retry: {initialInterval: 1m, maximumInterval: 1m, backoffCoefficient: "1", maximumAttempts: 1, stuckPageRetryInterval: 0s}
 failurePolicy: {maxFailedPages: 0}
 ttlSecondsAfterFinished: 0`))).To(Succeed())
+		Expect(apply(newJob(`
+taskQueue: q
+processor: {name: P, lookahead: 1, cursors: ` + cursorsYAML(1000, 8) + `}`))).To(Succeed())
+	})
+
+	It("accepts cursors with an empty firstCursor, as a manifest may spell out", func() {
+		Expect(apply(newJob(`
+taskQueue: q
+processor: {name: P, firstCursor: "", cursors: ["0:5000", "5000:10000"]}`))).To(Succeed())
 	})
 
 	Describe("defaults", func() {
@@ -401,6 +448,10 @@ worker:
 				"spec.processor is immutable once the job started: create a new BatchJob to change it"),
 			Entry("of processor.timeout", set("10m", "processor", "timeout"),
 				"spec.processor is immutable once the job started: create a new BatchJob to change it"),
+			Entry("adding processor.lookahead", set(int64(4), "processor", "lookahead"),
+				"spec.processor is immutable once the job started: create a new BatchJob to change it"),
+			Entry("adding processor.cursors", set([]any{"0:5000", "5000:10000"}, "processor", "cursors"),
+				"spec.processor is immutable once the job started: create a new BatchJob to change it"),
 			Entry("of retry.maximumAttempts", set(int64(3), "retry", "maximumAttempts"),
 				"spec.retry is immutable once the job started: create a new BatchJob to change it"),
 			Entry("of retry.nonRetryableErrorTypes", set([]any{"InvalidRecord", "Other"}, "retry", "nonRetryableErrorTypes"),
@@ -441,6 +492,24 @@ processor: {name: P}`)
 			Expect(k8sClient.Update(ctx, got)).To(beInvalidWith(
 				"spec.worker is immutable once the job started: create a new BatchJob to change it"))
 		})
+
+		DescribeTable("rejects a change of lookahead or cursors set at creation",
+			func(change func(map[string]any)) {
+				job := newJob(`
+taskQueue: q
+processor: {name: P, lookahead: 4, cursors: ["0:5000", "5000:10000"]}`)
+				Expect(apply(job)).To(Succeed())
+				got := get(job)
+				change(got.Object["spec"].(map[string]any))
+				Expect(k8sClient.Update(ctx, got)).To(beInvalidWith(
+					"spec.processor is immutable once the job started: create a new BatchJob to change it"))
+			},
+			Entry("raising lookahead", set(int64(8), "processor", "lookahead")),
+			Entry("removing lookahead", remove("processor", "lookahead")),
+			Entry("changing a cursor", set([]any{"0:4000", "5000:10000"}, "processor", "cursors")),
+			Entry("adding a cursor", set([]any{"0:5000", "5000:10000", "10000:15000"}, "processor", "cursors")),
+			Entry("removing cursors", remove("processor", "cursors")),
+		)
 
 		DescribeTable("accepts a change",
 			func(change func(map[string]any), path []string, want any) {
@@ -578,6 +647,16 @@ var _ = Describe("config/default", func() {
 		Expect(kinds).To(HaveKeyWithValue("RoleBinding", 1))
 	})
 })
+
+// cursorsYAML is a YAML flow list of n distinct cursors of length characters
+// each: the cursor's number, zero-padded.
+func cursorsYAML(n, length int) string {
+	cursors := make([]string, n)
+	for i := range cursors {
+		cursors[i] = fmt.Sprintf(`"%0*d"`, length, i)
+	}
+	return "[" + strings.Join(cursors, ", ") + "]"
+}
 
 // decodeDocuments reads every object of a multi-document YAML file.
 func decodeDocuments(raw []byte) []*unstructured.Unstructured {
