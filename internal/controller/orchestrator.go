@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"regexp"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"go.temporal.io/api/serviceerror"
@@ -61,6 +64,13 @@ func orchestratorInput(job *batchv1alpha1.BatchJob) (temporalbatch.Input, error)
 	if s.Processor.Args != nil {
 		in.Processor.Args = s.Processor.Args.Raw
 	}
+	if len(s.Processor.Cursors) > 0 {
+		in.Processor.Cursors = slices.Clone(s.Processor.Cursors)
+	}
+	if la := s.Processor.Lookahead; la != nil {
+		// Unset stays 0: the orchestrator then follows the effective parallelism.
+		in.Processor.Lookahead = int(*la)
+	}
 	if s.Retry.BackoffCoefficient != "" {
 		c, err := parseDecimal("spec.retry.backoffCoefficient", s.Retry.BackoffCoefficient)
 		if err != nil {
@@ -80,7 +90,37 @@ func orchestratorInput(job *batchv1alpha1.BatchJob) (temporalbatch.Input, error)
 		return in, err
 	}
 	in.Desired = d
-	return in, in.Validate()
+	return in, specErrors(in.Validate())
+}
+
+// inputFieldPath matches a field path in the orchestrator's validation
+// errors that names a spec field of the same name: "processor.lookahead",
+// "retry.maximumInterval", or a leading "parallelism " or "taskQueue ".
+var inputFieldPath = regexp.MustCompile(`(^|[^\w.])((?:taskQueue|processor|retry|failurePolicy|parallelism|rampUp|rateLimit)[.\[])|^((?:taskQueue|processor|retry|failurePolicy|parallelism|rampUp|rateLimit) )`)
+
+// specErrors puts the orchestrator's validation errors on one line (they
+// become the Failed condition's message) and names the fields as the user
+// wrote them: "processor.lookahead is 1001" reads "spec.processor.lookahead
+// is 1001". Admission refuses all of these that a user can write; they reach
+// here from an object stored before the CRD had the check, or one that did
+// not pass through the apiserver.
+func specErrors(err error) error {
+	if err == nil {
+		return nil
+	}
+	var msgs []string
+	var walk func(error)
+	walk = func(err error) {
+		if joined, ok := err.(interface{ Unwrap() []error }); ok {
+			for _, e := range joined.Unwrap() {
+				walk(e)
+			}
+			return
+		}
+		msgs = append(msgs, inputFieldPath.ReplaceAllString(err.Error(), "${1}spec.${2}${3}"))
+	}
+	walk(err)
+	return errors.New(strings.Join(msgs, "; "))
 }
 
 // desiredState is the mutable part of the spec, tagged with the generation.
@@ -97,7 +137,7 @@ func desiredState(job *batchv1alpha1.BatchJob) (temporalbatch.DesiredState, erro
 		}
 		d.RateLimit = &temporalbatch.RateLimit{PagesPerSecond: pps}
 	}
-	return d, d.Validate()
+	return d, specErrors(d.Validate())
 }
 
 // The CRD schema defaults every field below; these fallbacks only matter for

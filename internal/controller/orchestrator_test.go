@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -128,6 +129,27 @@ func TestOrchestratorInput(t *testing.T) {
 			},
 		},
 		{
+			name: "several cursors and a lookahead",
+			job: planJobFixture(func(j *batchv1alpha1.BatchJob) {
+				j.Spec.Processor.Cursors = []string{"0:5000", "5000:10000"}
+				j.Spec.Processor.Lookahead = ptr[int32](16)
+			}),
+			want: temporalbatch.Input{
+				Job:       processor.JobRef{Namespace: "shop", Name: "inflate-prices", WorkflowID: wantID},
+				TaskQueue: "inflate-prices",
+				Processor: temporalbatch.ProcessorSpec{
+					Name: "InflateProductPrices", PageSize: 200, Timeout: 5 * time.Minute,
+					HeartbeatTimeout: 30 * time.Second, Delivery: temporalbatch.AtLeastOnce,
+					Cursors: []string{"0:5000", "5000:10000"}, Lookahead: 16,
+				},
+				Retry: temporalbatch.RetryPolicy{
+					InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute, MaximumAttempts: 10,
+					StuckPageRetryInterval: 5 * time.Minute,
+				},
+				Desired: temporalbatch.DesiredState{Generation: 1, Parallelism: 10},
+			},
+		},
+		{
 			name: "maxFailedPages omitted: never fail the job for failed pages",
 			job: planJobFixture(func(j *batchv1alpha1.BatchJob) {
 				j.Spec.FailurePolicy = &batchv1alpha1.FailurePolicySpec{Handler: "RecordFailures"}
@@ -231,7 +253,40 @@ func TestOrchestratorInputErrors(t *testing.T) {
 		{
 			name:  "page timeout zero",
 			mod:   func(j *batchv1alpha1.BatchJob) { j.Spec.Processor.Timeout = &metav1.Duration{} },
-			field: "processor.timeout",
+			field: "spec.processor.timeout",
+		},
+		{
+			name:  "lookahead above 1000",
+			mod:   func(j *batchv1alpha1.BatchJob) { j.Spec.Processor.Lookahead = ptr[int32](1001) },
+			field: "spec.processor.lookahead", value: "1001",
+		},
+		{
+			name: "cursors and firstCursor",
+			mod: func(j *batchv1alpha1.BatchJob) {
+				j.Spec.Processor.FirstCursor = "0"
+				j.Spec.Processor.Cursors = []string{"0:5000", "5000:10000"}
+			},
+			field: "spec.processor.cursors and spec.processor.firstCursor are both set",
+		},
+		{
+			name:  "more cursors than chains",
+			mod:   func(j *batchv1alpha1.BatchJob) { j.Spec.Processor.Cursors = make([]string, temporalbatch.MaxChains+1) },
+			field: "spec.processor.cursors", value: "1001 cursors",
+		},
+		{
+			// 2,049 two-byte characters: the orchestrator counts bytes.
+			name:  "a cursor over 4096 bytes",
+			mod:   func(j *batchv1alpha1.BatchJob) { j.Spec.Processor.Cursors = []string{"a", strings.Repeat("é", 2049)} },
+			field: "spec.processor.cursors[1]", value: "4098 bytes",
+		},
+		{
+			name: "cursors over 256 KiB together",
+			mod: func(j *batchv1alpha1.BatchJob) {
+				for range 65 {
+					j.Spec.Processor.Cursors = append(j.Spec.Processor.Cursors, strings.Repeat("k", 4096))
+				}
+			},
+			field: "spec.processor.cursors are 266240 bytes together", value: "262144",
 		},
 	}
 	for _, tc := range tests {
@@ -251,6 +306,28 @@ func TestOrchestratorInputErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// The orchestrator names its input's fields; the condition a user reads
+// names the spec's, on one line.
+func TestOrchestratorInputErrorsNameSpecFields(t *testing.T) {
+	job := planJobFixture(func(j *batchv1alpha1.BatchJob) {
+		j.Spec.Processor.FirstCursor = "0"
+		j.Spec.Processor.Cursors = []string{"0:5000"}
+		j.Spec.Processor.Lookahead = ptr[int32](2000)
+		j.Spec.Retry.InitialInterval = &metav1.Duration{Duration: 2 * time.Minute}
+	})
+	_, err := orchestratorInput(job)
+	require.EqualError(t, err, "spec.processor.lookahead is 2000: use 1..1000 (1 enqueues one page at a time), or 0 to follow the parallelism; "+
+		"spec.processor.cursors and spec.processor.firstCursor are both set: put the first cursor into spec.processor.cursors, or use only firstCursor; "+
+		"spec.retry.initialInterval (2m0s) exceeds spec.retry.maximumInterval (1m0s): lower the first or raise the second")
+
+	_, err = desiredState(planJobFixture(func(j *batchv1alpha1.BatchJob) {
+		j.Spec.Parallelism = ptr[int32](20000)
+	}))
+	require.EqualError(t, err, "spec.parallelism is 20000: use 0..10000")
+
+	require.NoError(t, specErrors(nil))
 }
 
 func TestTemporalProblem(t *testing.T) {

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"time"
 
@@ -219,6 +220,15 @@ func applyProgress(st *batchv1alpha1.BatchJobStatus, pr temporalbatch.Progress) 
 	st.Pages = batchv1alpha1.PageStatus{
 		Completed: pr.Pages.Completed, InFlight: pr.Pages.InFlight, Pending: pr.Pages.Pending, Stuck: pr.Pages.Stuck, Failed: pr.Pages.Failed,
 	}
+	if pr.Occupancy.Seconds > 0 {
+		st.Pages.MeanInFlight = strconv.FormatFloat(pr.Occupancy.MeanInFlight, 'f', 1, 64)
+	}
+	st.Chains = nil
+	if pr.Chains.Total > 0 {
+		st.Chains = &batchv1alpha1.ChainStatus{
+			Total: int32(pr.Chains.Total), Done: int32(pr.Chains.Done), Broken: int32(pr.Chains.Broken), Lookahead: int32(pr.Lookahead),
+		}
+	}
 	st.Items = batchv1alpha1.ItemStatus{Processed: pr.Items.Processed, Failed: pr.Items.Failed}
 	st.ItemsPerSecond = strconv.FormatFloat(pr.ItemsPerSecond, 'f', 1, 64)
 	if !pr.StartTime.IsZero() {
@@ -308,9 +318,14 @@ func setProgressConditions(st *batchv1alpha1.BatchJobStatus, obs observation, iv
 			reason = batchv1alpha1.ReasonRampingUp
 		}
 		status := metav1.ConditionTrue
-		if stalled(pr, obs.now, iv.Stall) {
+		switch {
+		case stalled(pr, obs.now, iv.Stall):
 			status, reason = metav1.ConditionFalse, batchv1alpha1.ReasonStalled
 			summary = fmt.Sprintf("no page completed for %s: %s", iv.Stall, summary)
+		case pr.ChainBound:
+			// Ahead of RampingUp: more parallelism would not help, and the
+			// message says what would.
+			reason, summary = batchv1alpha1.ReasonChainBound, chainBoundMessage(pr)
 		}
 		setCondition(st, gen, batchv1alpha1.ConditionProgressing, status, reason, summary)
 		setCondition(st, gen, batchv1alpha1.ConditionSuspended, metav1.ConditionFalse, batchv1alpha1.ReasonResumed, "")
@@ -318,6 +333,27 @@ func setProgressConditions(st *batchv1alpha1.BatchJobStatus, obs observation, iv
 		setCondition(st, gen, batchv1alpha1.ConditionFailed, metav1.ConditionFalse, batchv1alpha1.ReasonRunning, "")
 		setCondition(st, gen, batchv1alpha1.ConditionReady, metav1.ConditionTrue, batchv1alpha1.ReasonAccepted, "the orchestrator workflow runs")
 	}
+}
+
+// chainBoundMessage says that the chains set the pace, by how much, and
+// what to change.
+func chainBoundMessage(pr temporalbatch.Progress) string {
+	who, split := "the chain sets", "split the data with spec.processor.cursors"
+	if pr.Chains.Total > 1 {
+		who = fmt.Sprintf("the %d chains set", pr.Chains.Total)
+		split = "split the data into more spec.processor.cursors"
+	}
+	lookahead := "spec.processor.lookahead"
+	if pr.Lookahead > 0 {
+		lookahead += fmt.Sprintf(" (now %d)", pr.Lookahead)
+	}
+	return fmt.Sprintf("pages in flight averaged %s of %s slots while no page was waiting: %s the pace; raise %s or %s",
+		decimal(pr.Occupancy.MeanInFlight), decimal(pr.Occupancy.MeanEffective), who, lookahead, split)
+}
+
+// decimal is v to one decimal, without a trailing ".0".
+func decimal(v float64) string {
+	return strconv.FormatFloat(math.Round(v*10)/10, 'f', -1, 64)
 }
 
 // stalled: pages wait or run, yet none completed for the stall period.

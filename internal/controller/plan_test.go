@@ -730,3 +730,135 @@ func requireConditions(t *testing.T, st batchv1alpha1.BatchJobStatus, gen int64,
 		}
 	}
 }
+
+// chainBound is a report whose last window the chains set the pace of:
+// 0.6 pages in flight on average of 8 slots, no page waiting.
+func chainBound(pr *temporalbatch.Progress) {
+	pr.Parallelism = temporalbatch.ParallelismStatus{Desired: 8, Effective: 8, MaxAchieved: 2}
+	pr.Pages.InFlight, pr.Pages.Pending = 1, 0
+	pr.Chains = temporalbatch.ChainCounts{Total: 1}
+	pr.Lookahead = 1
+	pr.Occupancy = temporalbatch.OccupancyWindow{Seconds: 60, MeanInFlight: 0.62, MeanEffective: 8, BoundFraction: 0.9}
+	pr.ChainBound = true
+}
+
+func TestPlanJobChains(t *testing.T) {
+	tests := []struct {
+		name        string
+		progress    temporalbatch.Progress
+		job         *batchv1alpha1.BatchJob
+		progressing wantCondition
+		chains      *batchv1alpha1.ChainStatus
+		// meanInFlight is status.pages.meanInFlight.
+		meanInFlight string
+	}{
+		{
+			name: "one chain, slots full: Running, chain counts and occupancy in status",
+			progress: progressFixture(func(pr *temporalbatch.Progress) {
+				pr.Chains = temporalbatch.ChainCounts{Total: 1}
+				pr.Lookahead = 20
+				pr.Occupancy = temporalbatch.OccupancyWindow{Seconds: 60, MeanInFlight: 9.96, MeanEffective: 10}
+			}),
+			progressing:  wantCondition{metav1.ConditionTrue, batchv1alpha1.ReasonRunning, "120 pages completed"},
+			chains:       &batchv1alpha1.ChainStatus{Total: 1, Lookahead: 20},
+			meanInFlight: "10.0",
+		},
+		{
+			name: "several chains, some done or broken",
+			progress: progressFixture(func(pr *temporalbatch.Progress) {
+				pr.Chains = temporalbatch.ChainCounts{Total: 4, Done: 2, Broken: 1}
+				pr.Lookahead = 3
+				pr.Occupancy = temporalbatch.OccupancyWindow{Seconds: 30, MeanInFlight: 7.25, MeanEffective: 10}
+			}),
+			progressing:  wantCondition{metav1.ConditionTrue, batchv1alpha1.ReasonRunning, ""},
+			chains:       &batchv1alpha1.ChainStatus{Total: 4, Done: 2, Broken: 1, Lookahead: 3},
+			meanInFlight: "7.2",
+		},
+		{
+			name:        "an orchestrator that reports no chains and no window yet: neither in status",
+			progress:    progressFixture(),
+			progressing: wantCondition{metav1.ConditionTrue, batchv1alpha1.ReasonRunning, ""},
+		},
+		{
+			name:     "chain-bound: Progressing stays True, says by how much and names the fix",
+			progress: progressFixture(chainBound),
+			progressing: wantCondition{metav1.ConditionTrue, batchv1alpha1.ReasonChainBound,
+				"pages in flight averaged 0.6 of 8 slots while no page was waiting: the chain sets the pace; " +
+					"raise spec.processor.lookahead (now 1) or split the data with spec.processor.cursors"},
+			chains:       &batchv1alpha1.ChainStatus{Total: 1, Lookahead: 1},
+			meanInFlight: "0.6",
+		},
+		{
+			name: "chain-bound with several chains: more cursors",
+			progress: progressFixture(chainBound, func(pr *temporalbatch.Progress) {
+				pr.Chains = temporalbatch.ChainCounts{Total: 2, Done: 1}
+				pr.Lookahead = 8
+				pr.Occupancy.MeanInFlight, pr.Occupancy.MeanEffective = 1.96, 7.5
+			}),
+			progressing: wantCondition{metav1.ConditionTrue, batchv1alpha1.ReasonChainBound,
+				"pages in flight averaged 2 of 7.5 slots while no page was waiting: the 2 chains set the pace; " +
+					"raise spec.processor.lookahead (now 8) or split the data into more spec.processor.cursors"},
+			chains:       &batchv1alpha1.ChainStatus{Total: 2, Done: 1, Lookahead: 8},
+			meanInFlight: "2.0",
+		},
+		{
+			name: "chain-bound while ramping up: ChainBound, more parallelism would not help",
+			job:  planJobFixture(withRampUp(2)),
+			progress: progressFixture(chainBound, func(pr *temporalbatch.Progress) {
+				pr.Parallelism = temporalbatch.ParallelismStatus{Desired: 10, Effective: 8, MaxAchieved: 2}
+			}),
+			progressing:  wantCondition{metav1.ConditionTrue, batchv1alpha1.ReasonChainBound, "raise spec.processor.lookahead"},
+			chains:       &batchv1alpha1.ChainStatus{Total: 1, Lookahead: 1},
+			meanInFlight: "0.6",
+		},
+		{
+			name: "chain-bound and stalled: Stalled",
+			progress: progressFixture(chainBound, func(pr *temporalbatch.Progress) {
+				pr.LastProgressTime = planNow.Add(-11 * time.Minute)
+			}),
+			progressing:  wantCondition{metav1.ConditionFalse, batchv1alpha1.ReasonStalled, "no page completed for 10m0s"},
+			chains:       &batchv1alpha1.ChainStatus{Total: 1, Lookahead: 1},
+			meanInFlight: "0.6",
+		},
+		{
+			name: "chain-bound in the last window of a suspended job: Suspended",
+			job:  planJobFixture(func(j *batchv1alpha1.BatchJob) { j.Spec.Suspend = true }),
+			progress: progressFixture(chainBound, func(pr *temporalbatch.Progress) {
+				pr.State = temporalbatch.StateSuspended
+			}),
+			progressing:  wantCondition{metav1.ConditionFalse, batchv1alpha1.ReasonSuspended, ""},
+			chains:       &batchv1alpha1.ChainStatus{Total: 1, Lookahead: 1},
+			meanInFlight: "0.6",
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			job := tc.job
+			if job == nil {
+				job = planJobFixture()
+			}
+			p := planJob(observation{job: reported(job, tc.progress), now: planNow, progress: &tc.progress}, planIntervals)
+
+			require.Equal(t, tc.chains, p.status.Chains, "status.chains")
+			require.Equal(t, tc.meanInFlight, p.status.Pages.MeanInFlight, "status.pages.meanInFlight")
+			c := meta.FindStatusCondition(p.status.Conditions, batchv1alpha1.ConditionProgressing)
+			require.NotNil(t, c)
+			require.Equal(t, tc.progressing.status, c.Status, "Progressing status")
+			require.Equal(t, tc.progressing.reason, c.Reason, "Progressing reason")
+			require.Contains(t, c.Message, tc.progressing.message, "Progressing message")
+
+			if tc.progressing.reason == batchv1alpha1.ReasonChainBound {
+				// kstatus tools see a job that is progressing, not stalled.
+				rec := meta.FindStatusCondition(p.status.Conditions, batchv1alpha1.ConditionReconciling)
+				require.NotNil(t, rec)
+				require.Equal(t, metav1.ConditionTrue, rec.Status)
+				require.Equal(t, batchv1alpha1.ReasonChainBound, rec.Reason)
+				stalled := meta.FindStatusCondition(p.status.Conditions, batchv1alpha1.ConditionStalled)
+				require.NotNil(t, stalled)
+				require.Equal(t, metav1.ConditionFalse, stalled.Status)
+				require.Equal(t, batchv1alpha1.PhaseRunning, p.status.Phase)
+				require.Empty(t, p.events, "chain-bound is a state, not an event")
+			}
+		})
+	}
+}
