@@ -25,8 +25,12 @@ func newGetCommand(e *env) *cobra.Command {
 		Short: "Show a job's progress, rate, ETA, parallelism and failures",
 		Long: `Show one BatchJob: its phase, a progress bar (items processed; pages
 completed and in flight), items per second, the time left where the size of
-the data set is known, parallelism desired and in effect, failures by type
-with the most recent ones, the workflow and the conditions.
+the data set is known, parallelism desired and in effect, the mean pages in
+flight, the chains done (when the job has several), the lookahead, failures
+by type with the most recent ones, the workflow and the conditions.
+
+When the chains, not the parallelism, set the pace (Progressing has the
+reason ChainBound), a line says so and what to change.
 
 The size of the data set is known when spec.processor.args.totalItems is set
 (as for the synthetic processor); otherwise no ETA is estimated.`,
@@ -76,6 +80,18 @@ func describe(out io.Writer, job *batchv1alpha1.BatchJob, now time.Time) error {
 	field("Rate", "%s", p.RateText())
 	field("ETA", "%s", p.ETAText())
 	field("Parallelism", "%s", parallelismText(job, p))
+	if s := occupancyText(job); s != "" {
+		field("Occupancy", "%s (last window)", s)
+	}
+	if s := chainsText(job); s != "" {
+		field("Chains", "%s", s)
+	}
+	if s := lookaheadText(job); s != "" {
+		field("Lookahead", "%s", s)
+	}
+	if chainBound(job) {
+		field("Chain-bound", "the chains set the pace, not the parallelism: %s", chainBoundFix)
+	}
 	if st.Workers != nil {
 		field("Workers", "%d ready of %d", st.Workers.ReadyReplicas, st.Workers.Replicas)
 	}

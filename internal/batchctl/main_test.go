@@ -198,8 +198,8 @@ func newNamespace(t *testing.T) string {
 }
 
 // newJob creates a BatchJob of the synthetic processor; args are its
-// spec.processor.args as JSON ("" for none).
-func newJob(t *testing.T, ns, name, args string) *batchv1alpha1.BatchJob {
+// spec.processor.args as JSON ("" for none); mods change the spec before.
+func newJob(t *testing.T, ns, name, args string, mods ...func(*batchv1alpha1.BatchJobSpec)) *batchv1alpha1.BatchJob {
 	t.Helper()
 	parallelism := int32(4)
 	job := &batchv1alpha1.BatchJob{
@@ -212,6 +212,9 @@ func newJob(t *testing.T, ns, name, args string) *batchv1alpha1.BatchJob {
 	}
 	if args != "" {
 		job.Spec.Processor.Args = &apiextensionsv1.JSON{Raw: []byte(args)}
+	}
+	for _, m := range mods {
+		m(&job.Spec)
 	}
 	require.NoError(t, k8s.Create(context.Background(), job))
 	return job
@@ -265,6 +268,24 @@ func running(st *batchv1alpha1.BatchJobStatus) {
 		cond(batchv1alpha1.ConditionProgressing, "True", batchv1alpha1.ReasonRunning, "pages are running"),
 		cond(batchv1alpha1.ConditionReady, "True", batchv1alpha1.ReasonAccepted, "the workflow runs"),
 	}
+}
+
+// withCursors gives a job two chains and a lookahead of 2.
+func withCursors(spec *batchv1alpha1.BatchJobSpec) {
+	lookahead := int32(2)
+	spec.Processor.Cursors = []string{"0:5000", "5000:10000"}
+	spec.Processor.Lookahead = &lookahead
+}
+
+// chainBoundRunning is a running job of two chains, one done, that the chains hold
+// below its parallelism, as the controller reports it.
+func chainBoundRunning(st *batchv1alpha1.BatchJobStatus) {
+	running(st)
+	st.Chains = &batchv1alpha1.ChainStatus{Total: 2, Done: 1, Lookahead: 2}
+	st.Pages.InFlight, st.Pages.Pending, st.Pages.MeanInFlight = 1, 0, "0.6"
+	st.Conditions[0] = cond(batchv1alpha1.ConditionProgressing, "True", batchv1alpha1.ReasonChainBound,
+		"pages in flight averaged 0.6 of 4 slots while no page was waiting: the 2 chains set the pace; "+
+			"raise spec.processor.lookahead (now 2) or split the data into more spec.processor.cursors")
 }
 
 func succeeded(st *batchv1alpha1.BatchJobStatus) {

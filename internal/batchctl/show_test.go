@@ -195,3 +195,41 @@ func TestCompletion(t *testing.T) {
 		assert.Contains(t, r.Out, "kubectl-batch", shell)
 	}
 }
+
+func TestGetShowsChainsLookaheadAndChainBound(t *testing.T) {
+	controlPlane(t)
+	ns := newNamespace(t)
+	job := newJob(t, ns, "two-chains", `{"totalItems": 10000}`, withCursors)
+	setStatus(t, job, chainBoundRunning)
+
+	r := run(t, "get", "two-chains", "-n", ns)
+	require.Equal(t, 0, r.Code, r.Err)
+	for _, want := range []string{
+		"Occupancy:", "0.6 pages in flight on average of 4 slots (last window)",
+		"Chains:", "1 of 2 done",
+		"Lookahead:", "2 (spec.processor.lookahead)",
+		"Chain-bound:", "the chains set the pace, not the parallelism: raise spec.processor.lookahead or split the data with spec.processor.cursors",
+		"ChainBound",
+	} {
+		assert.Contains(t, r.Out, want)
+	}
+}
+
+func TestGetOneChainFollowingTheParallelism(t *testing.T) {
+	controlPlane(t)
+	ns := newNamespace(t)
+	job := newJob(t, ns, "one-chain", `{"totalItems": 10000}`)
+	setStatus(t, job, func(st *batchv1alpha1.BatchJobStatus) {
+		running(st)
+		st.Chains = &batchv1alpha1.ChainStatus{Total: 1, Lookahead: 8}
+		st.Pages.MeanInFlight = "3.9"
+	})
+
+	r := run(t, "get", "one-chain", "-n", ns)
+	require.Equal(t, 0, r.Code, r.Err)
+	assert.Contains(t, r.Out, "Lookahead:")
+	assert.Contains(t, r.Out, "8 (follows the effective parallelism)")
+	assert.Contains(t, r.Out, "3.9 pages in flight on average of 4 slots")
+	assert.NotContains(t, r.Out, "Chains:", "one chain: the progress says it all")
+	assert.NotContains(t, r.Out, "Chain-bound:")
+}

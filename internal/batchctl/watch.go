@@ -294,12 +294,29 @@ func blockLines(job *batchv1alpha1.BatchJob, now time.Time) []string {
 	if p.Sized {
 		progressLine = p.Bar(40) + " " + p.ItemsText()
 	}
+	par := "parallelism: " + parallelismText(job, p)
+	if s := occupancyText(job); s != "" {
+		par += "; " + s
+	}
 	lines := []string{
 		head,
 		progressLine,
 		"pages: " + p.PagesText(),
 		fmt.Sprintf("rate: %s   ETA: %s", p.RateText(), p.ETAText()),
-		"parallelism: " + parallelismText(job, p),
+		par,
+	}
+	var chains []string
+	if s := chainsText(job); s != "" {
+		chains = append(chains, "chains: "+s)
+	}
+	if s := lookaheadText(job); s != "" {
+		chains = append(chains, "lookahead: "+s)
+	}
+	if len(chains) > 0 {
+		lines = append(lines, strings.Join(chains, "   "))
+	}
+	if chainBound(job) {
+		lines = append(lines, "chain-bound: the chains set the pace, not the parallelism: "+chainBoundFix)
 	}
 	if f := st.Failures; f != nil && len(f.ByType) > 0 {
 		lines = append(lines, "failures: "+byTypeText(f.ByType))
@@ -371,6 +388,15 @@ func plainLine(job *batchv1alpha1.BatchJob) string {
 		s += fmt.Sprintf(", %s failed", count(p.Pages.Failed))
 	}
 	s += fmt.Sprintf(" | %s | parallelism %d/%d", p.RateText(), p.Effective, p.Desired)
+	if m := job.Status.Pages.MeanInFlight; m != "" {
+		s += ", " + m + " in flight on average"
+	}
+	if c := chainsShort(job); c != "" {
+		s += " | chains " + c
+	}
+	if chainBound(job) {
+		s += " | chain-bound: " + chainBoundFix
+	}
 	if d, ok := p.ETA(); ok {
 		s += " | ETA " + roundDuration(d)
 	}

@@ -212,3 +212,31 @@ func TestTerminalViewRedrawsInPlace(t *testing.T) {
 		assert.Less(t, len([]rune(l)), 20, "lines fit the terminal: %q", l)
 	}
 }
+
+func TestViewsShowChainsAndChainBound(t *testing.T) {
+	job := &batchv1alpha1.BatchJob{}
+	job.Namespace, job.Name = "shop", "two-chains"
+	job.Spec.Processor.Args = jsonArgs(`{"totalItems": 10000}`)
+	withCursors(&job.Spec)
+	chainBoundRunning(&job.Status)
+
+	line := plainLine(job)
+	assert.Contains(t, line, "| parallelism 4/4, 0.6 in flight on average | chains 1/2 done | chain-bound: raise spec.processor.lookahead or split the data with spec.processor.cursors")
+
+	var out bytes.Buffer
+	v := &terminalView{out: &out, width: 200}
+	v.Show(job)
+	assert.Contains(t, out.String(), "parallelism: 4 in effect of 4 desired, at most 4 reached; 0.6 pages in flight on average of 4 slots\n")
+	assert.Contains(t, out.String(), "chains: 1 of 2 done   lookahead: 2 (spec.processor.lookahead)\n")
+	assert.Contains(t, out.String(), "chain-bound: the chains set the pace, not the parallelism: raise spec.processor.lookahead or split the data with spec.processor.cursors\n")
+
+	// Once the job runs at its parallelism again, the hint goes.
+	job.Status = batchv1alpha1.BatchJobStatus{}
+	running(&job.Status)
+	assert.NotContains(t, plainLine(job), "chain-bound")
+	out.Reset()
+	(&terminalView{out: &out, width: 200}).Show(job)
+	assert.NotContains(t, out.String(), "chain-bound")
+	assert.NotContains(t, out.String(), "chains:")
+	assert.Contains(t, out.String(), "lookahead: 2 (spec.processor.lookahead)", "the spec's lookahead shows before the orchestrator reports it")
+}
