@@ -148,7 +148,7 @@ type syntheticArgs struct {
 	FailPages  map[string]any    `json:"failPages,omitempty"`
 	// FailWhileExists: FailPages fail only while this file exists.
 	FailWhileExists string `json:"failWhileExists,omitempty"`
-	Ledger     string            `json:"ledger,omitempty"`
+	Ledger          string `json:"ledger,omitempty"`
 }
 
 func newJob(t *testing.T, queue, processorName string, args syntheticArgs, pageSize, parallelism int) temporalbatch.Input {
