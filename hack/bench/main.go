@@ -43,6 +43,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -116,10 +117,23 @@ func main() {
 		cfg.dynamicConfig = append(cfg.dynamicConfig, v)
 		return nil
 	})
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the bench process (its workers and the orchestrator) to this file")
 	flag.BoolVar(&cfg.stateSize, "state-size", false, "run one long job of no-op pages instead of the matrix and print the state each run carried to the next")
 	flag.IntVar(&cfg.stateParallelism, "state-parallelism", 50, "parallelism of the -state-size job")
 	flag.IntVar(&cfg.stateLookahead, "state-lookahead", 100, "lookahead of the -state-size job")
 	flag.Parse()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(2)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(2)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	flag.Visit(func(f *flag.Flag) { cfg.timeoutSet = cfg.timeoutSet || f.Name == "timeout" })
 	if err := cfg.validate(); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
