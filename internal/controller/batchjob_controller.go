@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/tools/events"
 	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -50,6 +51,7 @@ type BatchJobReconciler struct {
 
 // Reconcile brings one BatchJob a step closer to its spec.
 func (r *BatchJobReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	reconciles.WithLabelValues(req.Namespace, req.Name).Inc()
 	if r.Timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, r.Timeout)
@@ -225,10 +227,11 @@ func (r *BatchJobReconciler) now() time.Time {
 }
 
 // SetupWithManager registers the controller: BatchJobs and their worker
-// Deployments, with backoff from 1 s to 2 min on errors.
+// Deployments, with backoff from 1 s to 2 min on errors. Status-only updates
+// of a BatchJob do not trigger a pass (see jobChanged).
 func (r *BatchJobReconciler) SetupWithManager(mgr ctrl.Manager, maxConcurrent int, skipNameValidation bool) error {
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&batchv1alpha1.BatchJob{}).
+		For(&batchv1alpha1.BatchJob{}, builder.WithPredicates(jobChanged)).
 		Owns(&appsv1.Deployment{}).
 		Named("batchjob").
 		WithOptions(controller.Options{

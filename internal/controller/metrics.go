@@ -33,12 +33,18 @@ var (
 		Name: "temporal_batch_job_phase",
 		Help: "1 for the phase a BatchJob is in, 0 for the others.",
 	}, []string{"namespace", "name", "phase"})
+	// reconciles shows which job keeps the controller busy: an idle running
+	// job should be read about once per poll interval.
+	reconciles = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "temporal_batch_job_reconciles_total",
+		Help: "Reconcile passes of a BatchJob since the manager started.",
+	}, []string{"namespace", "name"})
 )
 
 var phases = []batchv1alpha1.BatchJobPhase{batchv1alpha1.PhasePending, batchv1alpha1.PhaseRunning, batchv1alpha1.PhaseSuspended, batchv1alpha1.PhaseSucceeded, batchv1alpha1.PhaseFailed}
 
 func init() {
-	metrics.Registry.MustRegister(itemsProcessed, itemsFailed, pagesInFlight, pagesFailed, effectiveParallelism, jobPhase)
+	metrics.Registry.MustRegister(itemsProcessed, itemsFailed, pagesInFlight, pagesFailed, effectiveParallelism, jobPhase, reconciles)
 }
 
 func recordJobMetrics(job *batchv1alpha1.BatchJob, st batchv1alpha1.BatchJobStatus) {
@@ -62,4 +68,5 @@ func forgetJobMetrics(ns, name string) {
 	for _, g := range []*prometheus.GaugeVec{itemsProcessed, itemsFailed, pagesInFlight, pagesFailed, effectiveParallelism, jobPhase} {
 		g.DeletePartialMatch(labels)
 	}
+	reconciles.DeletePartialMatch(labels)
 }

@@ -124,7 +124,7 @@ func planJob(obs observation, iv Intervals) plan {
 		case st.Phase == batchv1alpha1.PhaseSuspended && st.Pages.InFlight == 0 && p.sendDesired == nil:
 			p.requeueAfter = iv.Idle
 		}
-		if p.sendDesired != nil || p.redrive != "" {
+		if p.sendDesired != nil {
 			p.requeueAfter = time.Second
 		}
 
@@ -148,6 +148,11 @@ func planJob(obs observation, iv Intervals) plan {
 		p.requeueAfter = 0
 	}
 
+	if p.redrive != "" {
+		// Read the re-driven run soon: the status write that records the
+		// re-drive does not trigger a pass of its own (see jobChanged).
+		p.requeueAfter = time.Second
+	}
 	if obs.temporalReason != "" {
 		setCondition(&st, gen, batchv1alpha1.ConditionReady, metav1.ConditionFalse, obs.temporalReason, obs.temporalMessage)
 		p.startWorkflow = false

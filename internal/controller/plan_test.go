@@ -553,6 +553,17 @@ func TestPlanJob(t *testing.T) {
 			phase: batchv1alpha1.PhaseFailed, requeue: time.Second, redrive: "r1", deleteJob: false,
 		},
 		{
+			// The status write that records the re-drive triggers no pass
+			// (status-only updates are filtered), so the plan asks for one.
+			name: "re-drive of a workflow that closed without a result: look again soon",
+			obs: observation{
+				job:                 reported(planJobFixture(withRedrive("r2")), running),
+				closedWithoutResult: true, endErr: errors.New("terminated by admin"),
+			},
+			phase: batchv1alpha1.PhaseFailed, requeue: time.Second, redrive: "r2",
+			events: []string{"Warning Failed: WorkflowFailed"},
+		},
+		{
 			name:  "re-drive is not asked before the workflow exists",
 			obs:   observation{job: planJobFixture(withRedrive("r1"))},
 			start: true, phase: batchv1alpha1.PhasePending, requeue: time.Second, redrive: "",
