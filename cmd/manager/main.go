@@ -49,7 +49,7 @@ func run(args []string) error {
 	str(&apiKeyFile, "temporal-api-key-file", "TEMPORAL_API_KEY_FILE", "", "file holding a Temporal Cloud API key (or set TEMPORAL_API_KEY)")
 	str(&o.OrchestratorTaskQueue, "orchestrator-task-queue", "TEMPORAL_BATCH_ORCHESTRATOR_TASK_QUEUE", temporalbatch.DefaultTaskQueue, "task queue the orchestrator workflow runs on")
 	str(&o.WorkerCredentialsSecret, "worker-credentials-secret", "TEMPORAL_BATCH_WORKER_CREDENTIALS_SECRET", "", "Secret (in each job's namespace) with tls.crt, tls.key, ca.crt and/or api-key, mounted into worker pods")
-	dur(&o.Intervals.Running, "poll-interval", "TEMPORAL_BATCH_POLL_INTERVAL", controller.DefaultIntervals.Running, "how often progress is read while pages run")
+	dur(&o.Intervals.Running, "poll-interval", "TEMPORAL_BATCH_POLL_INTERVAL", controller.DefaultIntervals.Running, "how often progress is read while pages run (each pass ±20% at random, so jobs created together spread out)")
 	dur(&o.Intervals.Idle, "idle-poll-interval", "TEMPORAL_BATCH_IDLE_POLL_INTERVAL", controller.DefaultIntervals.Idle, "how often progress is read while a job is suspended and drained")
 	dur(&o.Intervals.Stall, "stall-after", "TEMPORAL_BATCH_STALL_AFTER", controller.DefaultIntervals.Stall, "a job with pages waiting but none completed for this long is Stalled")
 	dur(&o.ReconcileTimeout, "reconcile-timeout", "TEMPORAL_BATCH_RECONCILE_TIMEOUT", 30*time.Second, "time limit of one reconcile pass")

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -41,6 +42,9 @@ type BatchJobReconciler struct {
 	Timeout time.Duration
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// Rand is the random source of the poll jitter, uniform in [0, 1);
+	// math/rand/v2's Float64 when nil.
+	Rand func() float64
 }
 
 // +kubebuilder:rbac:groups=batch.temporalbatch.io,resources=batchjobs,verbs=get;list;watch;update;patch;delete
@@ -86,7 +90,7 @@ func (r *BatchJobReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 
 // observe reads the worker Deployment and the orchestrator's progress.
 func (r *BatchJobReconciler) observe(ctx context.Context, job *batchv1alpha1.BatchJob) (observation, error) {
-	obs := observation{job: job, now: r.now()}
+	obs := observation{job: job, now: r.now(), jitter: 2*r.rand() - 1}
 	if job.Spec.Worker != nil {
 		var d appsv1.Deployment
 		err := r.Get(ctx, types.NamespacedName{Namespace: job.Namespace, Name: workersName(job)}, &d)
@@ -217,6 +221,13 @@ func (r *BatchJobReconciler) execute(ctx context.Context, job *batchv1alpha1.Bat
 		return ctrl.Result{}, errors.New(obs.temporalMessage)
 	}
 	return ctrl.Result{RequeueAfter: p.requeueAfter}, nil
+}
+
+func (r *BatchJobReconciler) rand() float64 {
+	if r.Rand != nil {
+		return r.Rand()
+	}
+	return rand.Float64()
 }
 
 func (r *BatchJobReconciler) now() time.Time {

@@ -32,6 +32,10 @@ type observation struct {
 
 	// workers is the worker Deployment's status, when it exists.
 	workers *batchv1alpha1.WorkerStatus
+
+	// jitter, in [-1, 1), spreads this pass's poll interval by up to
+	// pollJitter either way; 0 keeps it exact.
+	jitter float64
 }
 
 // plan is what one reconcile pass does: computed by planJob, a pure function.
@@ -67,6 +71,18 @@ type Intervals struct {
 
 // DefaultIntervals are the defaults of the manager's flags.
 var DefaultIntervals = Intervals{Running: 5 * time.Second, Idle: time.Minute, Stall: 10 * time.Minute}
+
+// pollJitter is the largest share by which a poll interval is lengthened or
+// shortened. Jobs created together (one kubectl apply, a Helm release)
+// would otherwise be polled together, every pass of them at the same
+// moment; drawn anew each pass, the jitter spreads them over the interval
+// within a few passes. The mean interval stays the configured one.
+const pollJitter = 0.2
+
+// jittered spreads a poll interval by obs.jitter; a 0 interval stays 0.
+func jittered(d time.Duration, jitter float64) time.Duration {
+	return time.Duration(float64(d) * (1 + pollJitter*jitter))
+}
 
 func finished(phase batchv1alpha1.BatchJobPhase) bool {
 	return phase == batchv1alpha1.PhaseSucceeded || phase == batchv1alpha1.PhaseFailed
@@ -153,6 +169,8 @@ func planJob(obs observation, iv Intervals) plan {
 		// re-drive does not trigger a pass of its own (see jobChanged).
 		p.requeueAfter = time.Second
 	}
+	// Polls are jittered; the TTL below is a deadline and is not.
+	p.requeueAfter = jittered(p.requeueAfter, obs.jitter)
 	if obs.temporalReason != "" {
 		setCondition(&st, gen, batchv1alpha1.ConditionReady, metav1.ConditionFalse, obs.temporalReason, obs.temporalMessage)
 		p.startWorkflow = false
