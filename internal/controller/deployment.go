@@ -12,6 +12,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -40,6 +42,16 @@ const (
 )
 
 func workersName(job *batchv1alpha1.BatchJob) string { return job.Name + "-workers" }
+
+// WorkerDeployments selects the worker Deployments the controller creates:
+// the manager caches only these, not every Deployment of the cluster.
+func WorkerDeployments() labels.Selector {
+	req, err := labels.NewRequirement(labelJobUID, selection.Exists, nil)
+	if err != nil {
+		panic(err) // a constant key: cannot fail
+	}
+	return labels.NewSelector().Add(*req)
+}
 
 // workerDeployment is the desired worker Deployment, without replicas.
 func workerDeployment(job *batchv1alpha1.BatchJob, conn Connection) (*appsv1.Deployment, string) {
@@ -150,7 +162,11 @@ func (r *BatchJobReconciler) ensureWorkers(ctx context.Context, job *batchv1alph
 		if err := controllerutil.SetControllerReference(job, desired, r.Scheme); err != nil {
 			return nil, err
 		}
-		if err := r.Create(ctx, desired); err != nil {
+		if err := r.Create(ctx, desired); apierrors.IsAlreadyExists(err) {
+			// The cache holds only Deployments with our label (see
+			// WorkerDeployments): this one was created by someone else.
+			return nil, fmt.Errorf("deployment %s/%s exists and is not owned by this BatchJob: rename or delete it", desired.Namespace, desired.Name)
+		} else if err != nil {
 			return nil, fmt.Errorf("create worker Deployment: %w", err)
 		}
 		return &batchv1alpha1.WorkerStatus{}, nil

@@ -16,6 +16,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
@@ -123,6 +124,7 @@ func managerOptions(address string, namespaces ...string) manager.Options {
 
 // managerRun is a manager running in the background.
 type managerRun struct {
+	mgr    ctrl.Manager
 	cancel context.CancelFunc
 	done   chan error
 	tc     temporalclient.Client
@@ -132,7 +134,7 @@ func startManager(opts manager.Options) *managerRun {
 	mgr, mtc, err := manager.New(restConfig, opts)
 	Expect(err).NotTo(HaveOccurred())
 	ctx, cancel := context.WithCancel(context.Background())
-	run := &managerRun{cancel: cancel, done: make(chan error, 1), tc: mtc}
+	run := &managerRun{mgr: mgr, cancel: cancel, done: make(chan error, 1), tc: mtc}
 	go func() {
 		defer GinkgoRecover()
 		run.done <- mgr.Start(ctx)

@@ -17,10 +17,12 @@ import (
 	"go.temporal.io/sdk/client"
 	temporallog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
+	appsv1 "k8s.io/api/apps/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
+	ctrlclient "sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
@@ -89,6 +91,12 @@ func New(cfg *rest.Config, opts Options) (ctrl.Manager, client.Client, error) {
 		LeaderElectionID:              "temporal-batch.batch.temporalbatch.io",
 		LeaderElectionNamespace:       opts.LeaderElectionNamespace,
 		LeaderElectionReleaseOnCancel: true,
+	}
+	// Only the worker Deployments the controller owns: a cluster's other
+	// Deployments would cost memory and watch traffic for nothing. The
+	// rights stay list/watch on all Deployments; RBAC cannot select by label.
+	mopts.Cache.ByObject = map[ctrlclient.Object]cache.ByObject{
+		&appsv1.Deployment{}: {Label: controller.WorkerDeployments()},
 	}
 	if len(opts.WatchNamespaces) > 0 {
 		mopts.Cache.DefaultNamespaces = map[string]cache.Config{}
