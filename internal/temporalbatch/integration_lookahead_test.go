@@ -9,7 +9,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/worker"
-	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/temporal-batch/temporal-batch/internal/examples"
 	"github.com/temporal-batch/temporal-batch/internal/temporalbatch"
@@ -34,59 +33,51 @@ func requireExactlyOnce(t *testing.T, ledger map[int]int, total int) {
 	require.Len(t, ledger, total, "items outside the data set")
 }
 
-func TestIntegrationLookaheadAcrossContinueAsNew(t *testing.T) {
+func TestIntegrationChainsAcrossContinueAsNew(t *testing.T) {
 	requireServer(t)
 	const total, pageSize = 6000, 50
-	pw := startPageWorker(t, 8, nil)
-	ledger := filepath.Join(t.TempDir(), "ledger")
-	in := newJob(t, pw.queue, examples.NameSynthetic, syntheticArgs{TotalItems: total, Ledger: ledger}, pageSize, 6)
-	in.Processor.Lookahead = 10
-	in.ContinueAsNewAfterPages = 30
-	start(t, in)
+	for _, tc := range []struct {
+		name              string
+		chains, lookahead int
+		parallelism       int
+	}{
+		{name: "lookahead 10", chains: 1, lookahead: 10, parallelism: 6},
+		{name: "four cursors", chains: 4, lookahead: 1, parallelism: 8},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pw := startPageWorker(t, 8, nil)
+			ledger := filepath.Join(t.TempDir(), "ledger")
+			in := newJob(t, pw.queue, examples.NameSynthetic, syntheticArgs{TotalItems: total, Ledger: ledger}, pageSize, tc.parallelism)
+			if tc.chains > 1 {
+				in.Processor.Cursors = examples.SplitSynthetic(total, tc.chains)
+			}
+			in.Processor.Lookahead = tc.lookahead
+			in.ContinueAsNewAfterPages = 30
+			start(t, in)
 
-	res, err := wait(t, in.Job.WorkflowID, 3*time.Minute)
-	require.NoError(t, err)
-	p := res.Progress
-	require.GreaterOrEqual(t, p.Runs, 3)
-	require.EqualValues(t, total, p.Items.Processed)
-	require.EqualValues(t, total/pageSize, p.Pages.Completed)
-	require.Equal(t, temporalbatch.ChainCounts{Total: 1, Done: 1}, p.Chains)
-	require.Equal(t, 10, p.Lookahead)
-	require.Zero(t, p.Counters.MalformedSignals+p.Counters.UnexpectedSignals)
-	requireExactlyOnce(t, readLedger(t, ledger), total)
-	require.LessOrEqual(t, p.Parallelism.MaxAchieved, 6)
+			res, err := wait(t, in.Job.WorkflowID, 3*time.Minute)
+			require.NoError(t, err)
+			p := res.Progress
+			require.GreaterOrEqual(t, p.Runs, 3)
+			require.EqualValues(t, total, p.Items.Processed)
+			require.EqualValues(t, total/pageSize, p.Pages.Completed)
+			require.Equal(t, temporalbatch.ChainCounts{Total: tc.chains, Done: tc.chains}, p.Chains)
+			require.Equal(t, tc.lookahead, p.Lookahead)
+			require.Zero(t, p.Counters.MalformedSignals+p.Counters.UnexpectedSignals)
+			require.LessOrEqual(t, p.Parallelism.MaxAchieved, tc.parallelism)
+			requireExactlyOnce(t, readLedger(t, ledger), total)
 
-	sizes := carriedStateSizes(t, in.Job.WorkflowID)
-	t.Logf("runs: %d; carried state per continue-as-new (bytes): %v", p.Runs, sizes)
-	for i, s := range sizes {
-		require.Less(t, s, 8192, "run %d carried %d bytes", i+1, s)
+			sizes := carriedStateSizes(t, in.Job.WorkflowID)
+			t.Logf("runs: %d; carried state per continue-as-new (bytes): %v", p.Runs, sizes)
+			for i, s := range sizes {
+				require.Less(t, s, 8192, "run %d carried %d bytes", i+1, s)
+			}
+		})
 	}
 }
 
-func TestIntegrationCursorsAcrossContinueAsNew(t *testing.T) {
-	requireServer(t)
-	const total, pageSize = 6000, 50
-	pw := startPageWorker(t, 8, nil)
-	ledger := filepath.Join(t.TempDir(), "ledger")
-	in := newJob(t, pw.queue, examples.NameSynthetic, syntheticArgs{TotalItems: total, Ledger: ledger}, pageSize, 8)
-	in.Processor.Cursors = examples.SplitSynthetic(total, 4)
-	in.Processor.Lookahead = 1
-	in.ContinueAsNewAfterPages = 30
-	start(t, in)
-
-	res, err := wait(t, in.Job.WorkflowID, 3*time.Minute)
-	require.NoError(t, err)
-	p := res.Progress
-	require.GreaterOrEqual(t, p.Runs, 3)
-	require.EqualValues(t, total, p.Items.Processed)
-	require.EqualValues(t, total/pageSize, p.Pages.Completed)
-	require.Equal(t, temporalbatch.ChainCounts{Total: 4, Done: 4}, p.Chains)
-	require.Zero(t, p.Counters.MalformedSignals+p.Counters.UnexpectedSignals)
-	requireExactlyOnce(t, readLedger(t, ledger), total)
-}
-
-// A page waiting a minute for its retry does not hold continue-as-new: the
-// run carries it to the next, where it runs again once its cause is fixed.
+// A page waiting 20 s for its retry does not hold continue-as-new: the run
+// carries it to the next, where it runs again once its cause is fixed.
 func TestIntegrationContinueAsNewCarriesPagesInRetryBackoff(t *testing.T) {
 	requireServer(t)
 	const total, pageSize = 3000, 50
@@ -100,15 +91,15 @@ func TestIntegrationContinueAsNewCarriesPagesInRetryBackoff(t *testing.T) {
 		FailWhileExists: outage,
 	}, pageSize, 4)
 	in.Processor.Lookahead = 8
-	in.Retry.InitialInterval, in.Retry.MaximumInterval = time.Minute, time.Minute
+	in.Retry.InitialInterval, in.Retry.MaximumInterval = 20*time.Second, 20*time.Second
 	in.ContinueAsNewAfterPages = 20
 	start(t, in)
 	id := in.Job.WorkflowID
 
 	// Runs follow each other although page 5 fails until the outage ends
-	// and waits a minute before each retry: without carrying it, the first
-	// run could not continue as new before the minute is out.
-	require.Eventually(t, func() bool { return progress(t, id).Runs >= 3 }, 40*time.Second, 100*time.Millisecond)
+	// and waits 20 s before each retry: without carrying it, the first run
+	// could not continue as new before those 20 s are out.
+	require.Eventually(t, func() bool { return progress(t, id).Runs >= 3 }, 15*time.Second, 100*time.Millisecond)
 	require.NoError(t, os.Remove(outage))
 	res, err := wait(t, id, 3*time.Minute)
 	require.NoError(t, err)
@@ -152,17 +143,5 @@ func TestIntegrationReplayLookahead(t *testing.T) {
 	require.Equal(t, temporalbatch.ChainCounts{Total: 3, Done: 3}, res.Progress.Chains)
 	require.GreaterOrEqual(t, res.Progress.Runs, 2)
 
-	first, err := firstRunID(ctx, id)
-	require.NoError(t, err)
-	hist := fullHistory(t, id, first)
-	r := newReplayer(t)
-	require.NoError(t, r.ReplayWorkflowHistory(nil, hist), "the first run's history does not replay")
-
-	if *recordHistory {
-		raw, err := protojson.MarshalOptions{Indent: "  "}.Marshal(hist)
-		require.NoError(t, err)
-		path := filepath.Join("testdata", "history-v2-lookahead-chains.json")
-		require.NoError(t, os.WriteFile(path, raw, 0o644))
-		t.Logf("wrote %s (%d events)", path, len(hist.GetEvents()))
-	}
+	replayFirstRun(t, id, "history-v2-lookahead-chains.json")
 }

@@ -594,17 +594,21 @@ func TestIntegrationReplay(t *testing.T) {
 	require.EqualValues(t, total-pageSize-1, res.Progress.Items.Processed)
 	require.GreaterOrEqual(t, res.Progress.Runs, 2)
 
-	first, err := firstRunID(ctx, id)
+	replayFirstRun(t, id, "history-v2-classic.json")
+}
+
+// replayFirstRun replays the first run of workflow id against the workflow
+// code and, with -record-history, writes it to testdata/name.
+func replayFirstRun(t *testing.T, id, name string) {
+	t.Helper()
+	first, err := firstRunID(context.Background(), id)
 	require.NoError(t, err)
 	hist := fullHistory(t, id, first)
-	r := newReplayer(t)
-	require.NoError(t, r.ReplayWorkflowHistory(nil, hist), "the first run's history does not replay")
-
+	require.NoError(t, newReplayer(t).ReplayWorkflowHistory(nil, hist), "the first run's history does not replay")
 	if *recordHistory {
 		raw, err := protojson.MarshalOptions{Indent: "  "}.Marshal(hist)
 		require.NoError(t, err)
-		path := filepath.Join("testdata", "history-v2-classic.json")
-		require.NoError(t, os.MkdirAll("testdata", 0o755))
+		path := filepath.Join("testdata", name)
 		require.NoError(t, os.WriteFile(path, raw, 0o644))
 		t.Logf("wrote %s (%d events)", path, len(hist.GetEvents()))
 	}
