@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
@@ -64,14 +65,35 @@ func (c *Client) SetDesiredState(ctx context.Context, workflowID string, d Desir
 	return c.c.SignalWorkflow(ctx, workflowID, "", SignalDesiredState, d)
 }
 
-// Progress queries the job's progress; it works on closed workflows too.
+// Progress queries the job's progress summary (Progress.Summary); it works
+// on closed workflows too. The worker that answers a query registers the
+// handlers of its own code, so a worker from before the summary query (an
+// older manager replica during a rolling upgrade) answers an unknown-query
+// error: the full progress query then answers instead.
 func (c *Client) Progress(ctx context.Context, workflowID string) (Progress, error) {
-	v, err := c.c.QueryWorkflow(ctx, workflowID, "", QueryProgress)
+	p, err := c.query(ctx, workflowID, QueryProgressSummary)
+	if unknownQuery(err) {
+		p, err = c.query(ctx, workflowID, QueryProgress)
+		p = p.Summary()
+	}
+	return p, err
+}
+
+func (c *Client) query(ctx context.Context, workflowID, queryType string) (Progress, error) {
+	v, err := c.c.QueryWorkflow(ctx, workflowID, "", queryType)
 	if err != nil {
 		return Progress{}, err
 	}
 	var p Progress
 	return p, v.Get(&p)
+}
+
+// unknownQuery: the workflow's worker has no handler of the query type. The
+// SDK's worker answers "unknown queryType X. KnownQueryTypes=[...]", which
+// the server returns as QueryFailed.
+func unknownQuery(err error) bool {
+	var failed *serviceerror.QueryFailed
+	return errors.As(err, &failed) && strings.Contains(failed.Message, "unknown queryType")
 }
 
 // Outcome returns the Result of a closed workflow and the error it ended

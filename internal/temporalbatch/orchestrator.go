@@ -45,6 +45,13 @@ func BatchOrchestrator(ctx workflow.Context, in Input) (Result, error) {
 	}); err != nil {
 		return Result{}, err
 	}
+	// A query handler is no command: registering one more changes nothing
+	// that running workflows replay.
+	if err := workflow.SetQueryHandler(ctx, QueryProgressSummary, func() (Progress, error) {
+		return o.progress().Summary(), nil
+	}); err != nil {
+		return Result{}, err
+	}
 	o.listen(ctx)
 	return o.run(ctx)
 }

@@ -25,6 +25,10 @@ const (
 	SignalRedrive = "Redrive"
 	// QueryProgress returns the Progress of the job.
 	QueryProgress = "progress"
+	// QueryProgressSummary returns the Progress without the fields that
+	// grow with the job (Progress.Summary): what the controller polls.
+	// Orchestrators from before it answer an unknown-query error.
+	QueryProgressSummary = "progressSummary"
 )
 
 // Reasons a job ends or stops; they become condition reasons in status.
@@ -345,6 +349,16 @@ type Progress struct {
 	Runs             int       `json:"runs"`
 	LastRedrive      string    `json:"lastRedrive,omitempty"`
 	Counters         Counters  `json:"counters"`
+}
+
+// Summary is the Progress without the failed pages and the frontier page:
+// their cursors are up to megabytes that status never shows. Every other
+// field is fixed-size or bounded (Recent keeps the latest few failures) and
+// stays.
+func (p Progress) Summary() Progress {
+	p.FailedPages = nil
+	p.Frontier = Page{}
+	return p
 }
 
 // ParallelismStatus reports desired, effective and highest pages in flight.
