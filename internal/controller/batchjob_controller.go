@@ -26,7 +26,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	batchv1alpha1 "github.com/temporal-batch/temporal-batch/api/v1alpha1"
-	"github.com/temporal-batch/temporal-batch/internal/temporalbatch"
 )
 
 // BatchJobReconciler reconciles BatchJob objects.
@@ -114,25 +113,12 @@ func (r *BatchJobReconciler) observe(ctx context.Context, job *batchv1alpha1.Bat
 		return obs, nil
 	}
 	id := job.Status.Workflow.ID
-	res, closed, endErr, err := r.Orchestrator.Outcome(ctx, id)
-	if err == nil && !closed {
-		var pr temporalbatch.Progress
-		pr, err = r.Orchestrator.Progress(ctx, id)
-		if err == nil {
-			obs.progress = &pr
-		}
-	}
-	switch {
-	case err != nil:
+	if err := r.readOrchestrator(ctx, &obs, id); err != nil {
 		reason, msg := temporalProblem(err, job.Status.Workflow.Namespace)
 		if reason == "" {
 			return obs, fmt.Errorf("read progress of workflow %s: %w", id, err)
 		}
 		obs.temporalReason, obs.temporalMessage = reason, msg
-	case closed && res.Next.State == nil:
-		obs.closedWithoutResult, obs.endErr = true, endErr
-	case closed:
-		obs.progress = &res.Progress
 	}
 	return obs, nil
 }

@@ -24,7 +24,9 @@ import (
 type Orchestrator interface {
 	Start(ctx context.Context, in temporalbatch.Input) (runID string, err error)
 	SetDesiredState(ctx context.Context, workflowID string, d temporalbatch.DesiredState) error
-	Progress(ctx context.Context, workflowID string) (temporalbatch.Progress, error)
+	// RunningProgress fails with temporalbatch.ErrClosed once the workflow
+	// has closed; Outcome then tells how it ended.
+	RunningProgress(ctx context.Context, workflowID string) (temporalbatch.Progress, error)
 	Outcome(ctx context.Context, workflowID string) (res temporalbatch.Result, closed bool, endErr error, err error)
 	Redrive(ctx context.Context, workflowID, redriveID string) error
 	Cancel(ctx context.Context, workflowID string) error

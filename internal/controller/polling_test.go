@@ -6,6 +6,7 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	batchv1alpha1 "github.com/temporal-batch/temporal-batch/api/v1alpha1"
@@ -53,6 +54,20 @@ var _ = Describe("Polling", func() {
 		// The status kept changing all along, so the count above was exposed
 		// to self-triggered passes.
 		Expect(get(job).Status.Pages.Completed - completedBefore).To(BeNumerically(">", 2*passes))
+	})
+
+	It("sees a workflow terminated behind the job's back, though the poll is one query", func() {
+		ctx := context.Background()
+		ns := newNamespace("terminated")
+		job := syntheticJob(ns, "cut", map[string]any{"totalItems": 100000, "itemDelay": "5ms"})
+		job.Spec.Parallelism = ptr(int32(1))
+		Expect(k8s.Create(ctx, job)).To(Succeed())
+		Eventually(func() int64 { return get(job).Status.Pages.Completed }, 30*time.Second, 200*time.Millisecond).Should(BeNumerically(">", 0))
+
+		Expect(tc.TerminateWorkflow(ctx, get(job).Status.Workflow.ID, "", "operator pulled the plug")).To(Succeed())
+		Eventually(get, 20*time.Second).WithArguments(job).Should(haveCondition(batchv1alpha1.ConditionFailed, metav1.ConditionTrue, batchv1alpha1.ReasonWorkflowFailed))
+		Expect(condition(get(job), batchv1alpha1.ConditionFailed).Message).To(ContainSubstring("ended without a result"))
+		Expect(get(job).Status.CompletionTime).NotTo(BeNil())
 	})
 })
 

@@ -71,21 +71,41 @@ func (c *Client) SetDesiredState(ctx context.Context, workflowID string, d Desir
 // older manager replica during a rolling upgrade) answers an unknown-query
 // error: the full progress query then answers instead.
 func (c *Client) Progress(ctx context.Context, workflowID string) (Progress, error) {
-	p, err := c.query(ctx, workflowID, QueryProgressSummary)
+	return c.progress(ctx, workflowID, enumspb.QUERY_REJECT_CONDITION_UNSPECIFIED)
+}
+
+// ErrClosed is RunningProgress's answer once the workflow has closed:
+// Outcome then reads how it ended.
+var ErrClosed = errors.New("the orchestrator workflow has closed")
+
+// RunningProgress is Progress of a workflow that runs, in one call: once the
+// workflow has closed, the server rejects the query (ErrClosed) rather than
+// have a worker replay the whole history to answer it.
+func (c *Client) RunningProgress(ctx context.Context, workflowID string) (Progress, error) {
+	return c.progress(ctx, workflowID, enumspb.QUERY_REJECT_CONDITION_NOT_OPEN)
+}
+
+func (c *Client) progress(ctx context.Context, workflowID string, reject enumspb.QueryRejectCondition) (Progress, error) {
+	p, err := c.query(ctx, workflowID, QueryProgressSummary, reject)
 	if unknownQuery(err) {
-		p, err = c.query(ctx, workflowID, QueryProgress)
+		p, err = c.query(ctx, workflowID, QueryProgress, reject)
 		p = p.Summary()
 	}
 	return p, err
 }
 
-func (c *Client) query(ctx context.Context, workflowID, queryType string) (Progress, error) {
-	v, err := c.c.QueryWorkflow(ctx, workflowID, "", queryType)
+func (c *Client) query(ctx context.Context, workflowID, queryType string, reject enumspb.QueryRejectCondition) (Progress, error) {
+	resp, err := c.c.QueryWorkflowWithOptions(ctx, &client.QueryWorkflowWithOptionsRequest{
+		WorkflowID: workflowID, QueryType: queryType, QueryRejectCondition: reject,
+	})
 	if err != nil {
 		return Progress{}, err
 	}
+	if resp.QueryRejected != nil {
+		return Progress{}, fmt.Errorf("%w (%s)", ErrClosed, resp.QueryRejected.GetStatus())
+	}
 	var p Progress
-	return p, v.Get(&p)
+	return p, resp.QueryResult.Get(&p)
 }
 
 // unknownQuery: the workflow's worker has no handler of the query type. The

@@ -8,9 +8,10 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	enumspb "go.temporal.io/api/enums/v1"
+	querypb "go.temporal.io/api/query/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/converter"
 )
 
 // The summary query answers what the full one does, less the cursors.
@@ -97,29 +98,55 @@ func TestClientProgressFallsBack(t *testing.T) {
 	}
 }
 
+func TestClientRunningProgress(t *testing.T) {
+	full := Progress{State: StateRunning, Pages: PageCounts{Completed: 4}}
+
+	q := &queryClient{progress: full, knowsSummary: true}
+	p, err := NewClient(q, "").RunningProgress(context.Background(), "wf")
+	require.NoError(t, err)
+	require.Equal(t, full, p)
+	require.Equal(t, []enumspb.QueryRejectCondition{enumspb.QUERY_REJECT_CONDITION_NOT_OPEN}, q.rejects, "one call, rejected by the server once closed")
+
+	q = &queryClient{progress: full, knowsSummary: true, closed: true}
+	_, err = NewClient(q, "").RunningProgress(context.Background(), "wf")
+	require.ErrorIs(t, err, ErrClosed)
+	_, err = NewClient(q, "").Progress(context.Background(), "wf")
+	require.NoError(t, err, "Progress answers on closed workflows too")
+
+	q = &queryClient{progress: full, closed: true}
+	_, err = NewClient(q, "").RunningProgress(context.Background(), "wf")
+	require.ErrorIs(t, err, ErrClosed, "a closed workflow is rejected before any worker is asked")
+	require.Equal(t, []string{QueryProgressSummary}, q.calls)
+}
+
 // queryClient answers the progress queries as a worker of the current
 // code, or of one from before the summary query, would.
 type queryClient struct {
 	client.Client
 	progress     Progress
 	knowsSummary bool
+	closed       bool
 	err          error
 	calls        []string
+	rejects      []enumspb.QueryRejectCondition
 }
 
-func (q *queryClient) QueryWorkflow(_ context.Context, _, _ string, queryType string, _ ...any) (converter.EncodedValue, error) {
-	q.calls = append(q.calls, queryType)
+func (q *queryClient) QueryWorkflowWithOptions(_ context.Context, req *client.QueryWorkflowWithOptionsRequest) (*client.QueryWorkflowWithOptionsResponse, error) {
+	q.calls = append(q.calls, req.QueryType)
+	q.rejects = append(q.rejects, req.QueryRejectCondition)
 	switch {
 	case q.err != nil:
 		return nil, q.err
-	case queryType == QueryProgressSummary && !q.knowsSummary:
-		return nil, serviceerror.NewQueryFailed(fmt.Sprintf("unknown queryType %s. KnownQueryTypes=[%s]", queryType, QueryProgress))
-	case queryType == QueryProgressSummary:
-		return jsonValue{q.progress.Summary()}, nil
-	case queryType == QueryProgress:
-		return jsonValue{q.progress}, nil
+	case q.closed && req.QueryRejectCondition == enumspb.QUERY_REJECT_CONDITION_NOT_OPEN:
+		return &client.QueryWorkflowWithOptionsResponse{QueryRejected: &querypb.QueryRejected{Status: enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED}}, nil
+	case req.QueryType == QueryProgressSummary && !q.knowsSummary:
+		return nil, serviceerror.NewQueryFailed(fmt.Sprintf("unknown queryType %s. KnownQueryTypes=[%s]", req.QueryType, QueryProgress))
+	case req.QueryType == QueryProgressSummary:
+		return &client.QueryWorkflowWithOptionsResponse{QueryResult: jsonValue{q.progress.Summary()}}, nil
+	case req.QueryType == QueryProgress:
+		return &client.QueryWorkflowWithOptionsResponse{QueryResult: jsonValue{q.progress}}, nil
 	}
-	return nil, errors.New("unexpected query " + queryType)
+	return nil, errors.New("unexpected query " + req.QueryType)
 }
 
 type jsonValue struct{ v any }
