@@ -5,6 +5,7 @@ import (
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
+	workflowpb "go.temporal.io/api/workflow/v1"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
@@ -26,6 +27,11 @@ const PagesInBackoffActivity = "BatchOrchestrator.PagesInBackoff"
 // backoffCheckInterval is how often a draining run looks for pages in backoff.
 const backoffCheckInterval = 2 * time.Second
 
+// backoffMargin: a page whose next attempt is due sooner than this is waited
+// for rather than cancelled, so that a cancellation never races the attempt
+// starting on a worker (with the page then running in two runs at once).
+const backoffMargin = time.Second
+
 // PageInBackoff is a page activity waiting for its next attempt.
 type PageInBackoff struct {
 	ActivityID string `json:"activityId"`
@@ -39,20 +45,27 @@ type backoffLister struct {
 }
 
 // PagesInBackoff describes the calling workflow run and returns its
-// activities scheduled for a retry and not started.
+// activities waiting for a retry whose next attempt is more than
+// backoffMargin away.
 func (b *backoffLister) PagesInBackoff(ctx context.Context) ([]PageInBackoff, error) {
 	we := activity.GetInfo(ctx).WorkflowExecution
 	desc, err := b.client.DescribeWorkflowExecution(ctx, we.ID, we.RunID)
 	if err != nil {
 		return nil, err
 	}
+	return inBackoff(desc.GetPendingActivities(), time.Now().Add(backoffMargin)), nil
+}
+
+// inBackoff picks the activities scheduled for a retry not due before after.
+func inBackoff(pending []*workflowpb.PendingActivityInfo, after time.Time) []PageInBackoff {
 	var pages []PageInBackoff
-	for _, a := range desc.GetPendingActivities() {
-		if a.GetState() == enumspb.PENDING_ACTIVITY_STATE_SCHEDULED && a.GetAttempt() > 1 {
+	for _, a := range pending {
+		next := a.GetNextAttemptScheduleTime()
+		if a.GetState() == enumspb.PENDING_ACTIVITY_STATE_SCHEDULED && a.GetAttempt() > 1 && next != nil && next.AsTime().After(after) {
 			pages = append(pages, PageInBackoff{ActivityID: a.GetActivityId(), Attempt: a.GetAttempt()})
 		}
 	}
-	return pages, nil
+	return pages
 }
 
 // releaseBackoff runs while the run drains to continue as new: it cancels the

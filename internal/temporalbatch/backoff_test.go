@@ -8,9 +8,14 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	enumspb "go.temporal.io/api/enums/v1"
+	workflowpb "go.temporal.io/api/workflow/v1"
+	"google.golang.org/protobuf/types/known/timestamppb"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
+
+	"github.com/temporal-batch/temporal-batch/pkg/processor"
 )
 
 // pagesInBackoff fakes the local activity: page's first attempt failed, so
@@ -53,8 +58,21 @@ func TestContinueAsNewDoesNotWaitForPagesInRetryBackoff(t *testing.T) {
 	require.Equal(t, []Page{{Number: 3, Cursor: "30", Attempts: 1}}, carried, "page 3 waits in the next run with the attempt it used")
 	require.Equal(t, 1, d.callsOf(3))
 
-	// The next run gives it the attempts left: 5 - 1.
+	// The next run gives it the attempts left (5 - 1), and its processor
+	// counts on from attempt 2.
 	require.Equal(t, int32(4), (&orchestrator{in: next}).activityOptions(carried[0]).RetryPolicy.MaximumAttempts)
+	d2 := newSimDataSet(200, 10)
+	d2.duration, d2.clock = time.Second, d.clock
+	var prior []int32
+	d2.onInput = func(in processor.PageInput) {
+		if in.Page.Number == 3 {
+			prior = append(prior, in.PriorAttempts)
+		}
+	}
+	next.ContinueAsNewAfterPages = 0
+	env = runSim(t, d2, nil, next, nil)
+	succeeded(t, env)
+	require.Equal(t, []int32{1}, prior)
 }
 
 func TestContinueAsNewWaitsForPagesWhenTheyCannotBeListed(t *testing.T) {
@@ -76,4 +94,26 @@ func TestContinueAsNewWaitsForPagesWhenTheyCannotBeListed(t *testing.T) {
 	for _, p := range queued(next.State) {
 		require.NotEqual(t, int64(3), p.Number)
 	}
+}
+
+func TestOnlyPagesWhoseRetryIsNotDueAreCarried(t *testing.T) {
+	now := time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)
+	at := func(d time.Duration) *timestamppb.Timestamp { return timestamppb.New(now.Add(d)) }
+	scheduled, started := enumspb.PENDING_ACTIVITY_STATE_SCHEDULED, enumspb.PENDING_ACTIVITY_STATE_STARTED
+	pending := []*workflowpb.PendingActivityInfo{
+		{ActivityId: "page-1-1", State: scheduled, Attempt: 3, NextAttemptScheduleTime: at(time.Minute)},
+		{ActivityId: "page-2-2", State: started, Attempt: 2},
+		{ActivityId: "page-3-3", State: scheduled, Attempt: 1},
+		{ActivityId: "page-4-4", State: scheduled, Attempt: 2, NextAttemptScheduleTime: at(500 * time.Millisecond)},
+		{ActivityId: "page-5-5", State: scheduled, Attempt: 2, NextAttemptScheduleTime: at(-time.Second)},
+	}
+	require.Equal(t, []PageInBackoff{{ActivityID: "page-1-1", Attempt: 3}}, inBackoff(pending, now.Add(backoffMargin)),
+		"only page 1 waits for a retry due later than the margin; the others run, wait for a worker, or are due")
+}
+
+func TestCarriedPageCountsItsAttemptsOnAndAReRunStartsAfresh(t *testing.T) {
+	st := &State{Parked: []ParkedPage{{Page: Page{Number: 3, Cursor: "30", Attempts: 4}, State: PageStuck}}}
+	o := &orchestrator{st: st, frontierOf: map[int64]int{}, version: versionLookahead}
+	o.requeueParked(PageStuck)
+	require.Equal(t, []Page{{Number: 3, Cursor: "30"}}, st.Pending, "a stuck page retried gets a fresh retry budget")
 }

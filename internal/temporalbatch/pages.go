@@ -94,10 +94,11 @@ func (o *orchestrator) startPage(ctx workflow.Context, p Page) {
 	actx := workflow.WithActivityOptions(pctx, opts)
 	lookahead := f.lookahead
 	input := processor.PageInput{
-		Job:       o.in.Job,
-		Page:      processor.PageRef{Number: p.Number, Cursor: p.Cursor, Size: o.in.Processor.PageSize},
-		Args:      o.in.Processor.Args,
-		Lookahead: &lookahead,
+		Job:           o.in.Job,
+		Page:          processor.PageRef{Number: p.Number, Cursor: p.Cursor, Size: o.in.Processor.PageSize},
+		Args:          o.in.Processor.Args,
+		Lookahead:     &lookahead,
+		PriorAttempts: p.Attempts,
 	}
 	future := workflow.ExecuteActivity(actx, o.in.Processor.Name, input)
 	workflow.Go(ctx, func(ctx workflow.Context) {

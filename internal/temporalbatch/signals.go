@@ -188,6 +188,9 @@ func (o *orchestrator) requeueParked(state PageState) {
 	var keep []ParkedPage
 	var again, frontiers []Page
 	for _, p := range o.st.Parked {
+		// A page run again after it got stuck or failed gets a fresh
+		// retry budget.
+		p.Attempts = 0
 		_, frontier := o.frontierOf[p.Number]
 		switch {
 		case state != "" && p.State != state:

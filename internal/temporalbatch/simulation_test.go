@@ -64,6 +64,8 @@ type simDataSet struct {
 	// and re-runs, from 1.
 	beforeEnqueue func(page int64, call int) error
 	afterEnqueue  func(page int64, call int) error
+	// onInput sees every attempt's input first.
+	onInput func(in processor.PageInput)
 	// failIf may fail an attempt before anything else, by its input.
 	failIf func(in processor.PageInput) error
 	// onStart runs first in every attempt, e.g. to send extra signals.
@@ -171,6 +173,9 @@ func (d *simDataSet) process(ctx context.Context, in processor.PageInput) (proce
 		d.violate("page %d has no workflow ID to signal", n)
 	}
 
+	if d.onInput != nil {
+		d.onInput(in)
+	}
 	if d.failIf != nil {
 		if err := d.failIf(in); err != nil {
 			return processor.PageResult{}, err

@@ -54,6 +54,11 @@ type PageInput struct {
 	// of its chain (its successors are known already) and enqueues nothing.
 	// Absent (nil): an orchestrator older than lookahead, which wants one.
 	Lookahead *int `json:"lookahead,omitempty"`
+	// PriorAttempts are the attempts the page used before this activity:
+	// the orchestrator carried it out of retry backoff into a new run of
+	// the workflow, where its activity starts over at attempt 1. A
+	// processor's attempt number is the activity's attempt plus these.
+	PriorAttempts int32 `json:"priorAttempts,omitempty"`
 }
 
 // EnqueuePage is the body of the single-cursor EnqueuePage signal: the

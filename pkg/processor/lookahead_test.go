@@ -157,3 +157,19 @@ func TestBatchStopsAtTheByteLimit(t *testing.T) {
 		t.Errorf("enqueued %d cursors, want the %d that fit in %d bytes", got, want, processor.MaxEnqueueBytes)
 	}
 }
+
+func TestAttemptCountsOnAcrossRuns(t *testing.T) {
+	var attempt int32
+	env := processortest.New(func(ctx context.Context, page *processor.Page) (processor.Result, error) {
+		attempt = page.Attempt
+		return processor.Result{}, nil
+	})
+	in := pageInput(3, "a", "")
+	in.PriorAttempts = 2
+	if _, err := env.Execute(in); err != nil {
+		t.Fatal(err)
+	}
+	if attempt != 3 {
+		t.Errorf("Attempt = %d, want 3: two attempts in an earlier run, then the first of this activity", attempt)
+	}
+}

@@ -61,7 +61,8 @@ type Page struct {
 	Cursor string
 	// Size is the number of items asked for (spec.processor.pageSize).
 	Size int
-	// Attempt is the activity attempt, starting at 1.
+	// Attempt is the page's attempt, starting at 1: the activity's attempt,
+	// counting on across the runs of the orchestrator workflow.
 	Attempt int32
 	// Args is spec.processor.args as raw JSON; empty when the job has none.
 	Args json.RawMessage
@@ -87,7 +88,7 @@ func newPage(ctx context.Context, in PageInput) *Page {
 		Number:  in.Page.Number,
 		Cursor:  in.Page.Cursor,
 		Size:    in.Page.Size,
-		Attempt: activity.GetInfo(ctx).Attempt,
+		Attempt: activity.GetInfo(ctx).Attempt + max(in.PriorAttempts, 0),
 		Args:    in.Args,
 		// An orchestrator that predates lookahead asks every page for one.
 		lookahead: 1,
