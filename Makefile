@@ -33,6 +33,10 @@ BENCH_ROUNDS ?= 3
 # More flags for hack/bench, e.g. BENCH_FLAGS="-markdown -page-time 0,100ms -variants classic,lookahead,cursors",
 # or BENCH_FLAGS=-state-size for one long job's carried state per run.
 BENCH_FLAGS ?=
+# Numbers of running jobs for hack/benchcontroller, e.g. BENCH_CONTROLLER_JOBS=100,500,1000,
+# and more flags, e.g. BENCH_CONTROLLER_FLAGS="-measure 3m -parallelism 2".
+BENCH_CONTROLLER_JOBS ?= 100
+BENCH_CONTROLLER_FLAGS ?=
 # More flags for hack/demo and hack/dev, e.g. DEMO_FLAGS="-items 200000", DEV_FLAGS="-fresh".
 DEMO_FLAGS ?=
 DEV_FLAGS ?=
@@ -145,6 +149,10 @@ test-unit: ## Unit tests only (no servers).
 .PHONY: bench
 bench: $(TEMPORAL_CLI) ## Orchestrator variants' throughput against a no-orchestration baseline on one dev server.
 	$(GO) run ./hack/bench -pages $(BENCH_PAGES) -parallelism $(BENCH_PARALLELISM) -rounds $(BENCH_ROUNDS) $(BENCH_FLAGS)
+
+.PHONY: bench-controller
+bench-controller: $(TEMPORAL_CLI) $(ENVTEST_BINS) build ## The manager with N running jobs on the local environment: start time, RSS, CPU, writes, status lag, edit latency.
+	$(GO) run ./hack/benchcontroller -jobs $(BENCH_CONTROLLER_JOBS) $(BENCH_CONTROLLER_FLAGS)
 
 .PHONY: demo
 demo: $(TEMPORAL_CLI) $(ENVTEST_BINS) build ## Run a sample job end to end on a local control plane, with live progress.
