@@ -17,25 +17,18 @@ const chainBoundFix = "raise spec.processor.lookahead or split the data with spe
 
 // chainsText is the chains done of all, and the broken ones; "" for a job
 // with one chain, whose progress says it all.
-func chainsText(job *batchv1alpha1.BatchJob) string {
-	c := job.Status.Chains
-	if c == nil || c.Total <= 1 {
-		return ""
-	}
-	s := fmt.Sprintf("%d of %d done", c.Done, c.Total)
-	if c.Broken > 0 {
-		s += fmt.Sprintf(", %d broken", c.Broken)
-	}
-	return s
-}
+func chainsText(job *batchv1alpha1.BatchJob) string { return chainsDone(job, "%d of %d done") }
 
 // chainsShort is chainsText for one line: "1/2 done".
-func chainsShort(job *batchv1alpha1.BatchJob) string {
+func chainsShort(job *batchv1alpha1.BatchJob) string { return chainsDone(job, "%d/%d done") }
+
+// chainsDone formats the chains done and in all with done, then the broken.
+func chainsDone(job *batchv1alpha1.BatchJob, done string) string {
 	c := job.Status.Chains
 	if c == nil || c.Total <= 1 {
 		return ""
 	}
-	s := fmt.Sprintf("%d/%d done", c.Done, c.Total)
+	s := fmt.Sprintf(done, c.Done, c.Total)
 	if c.Broken > 0 {
 		s += fmt.Sprintf(", %d broken", c.Broken)
 	}

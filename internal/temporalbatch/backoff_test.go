@@ -111,7 +111,7 @@ func TestOnlyPagesWhoseRetryIsNotDueAreCarried(t *testing.T) {
 		"only page 1 waits for a retry due later than the margin; the others run, wait for a worker, or are due")
 }
 
-func TestCarriedPageCountsItsAttemptsOnAndAReRunStartsAfresh(t *testing.T) {
+func TestRetriedParkedPageStartsWithAFreshBudget(t *testing.T) {
 	st := &State{Parked: []ParkedPage{{Page: Page{Number: 3, Cursor: "30", Attempts: 4}, State: PageStuck}}}
 	o := &orchestrator{st: st, frontierOf: map[int64]int{}, version: versionLookahead}
 	o.requeueParked(PageStuck)

@@ -48,7 +48,7 @@ func BatchOrchestrator(ctx workflow.Context, in Input) (Result, error) {
 	// A query handler is no command: registering one more changes nothing
 	// that running workflows replay.
 	if err := workflow.SetQueryHandler(ctx, QueryProgressSummary, func() (Progress, error) {
-		return o.progress().Summary(), nil
+		return o.summary(), nil
 	}); err != nil {
 		return Result{}, err
 	}

@@ -2,7 +2,25 @@ package temporalbatch
 
 import "time"
 
+// progress is the job's whole progress: the summary, the first chain's
+// frontier page and the failed pages with their cursors.
 func (o *orchestrator) progress() Progress {
+	p := o.summary()
+	p.Frontier = Page{Number: o.st.Chains[0].Frontier}
+	if f, ok := o.findPage(p.Frontier.Number); ok {
+		p.Frontier = f
+	}
+	for _, pp := range o.st.Parked {
+		if pp.State == PageFailed {
+			p.FailedPages = append(p.FailedPages, pp)
+		}
+	}
+	return p
+}
+
+// summary is what the controller polls (QueryProgressSummary): the progress
+// without the fields that carry cursors, which it never looks up.
+func (o *orchestrator) summary() Progress {
 	st := o.st
 	state := o.endState
 	if state == "" {
@@ -11,17 +29,7 @@ func (o *orchestrator) progress() Progress {
 			state = StateSuspended
 		}
 	}
-	frontier := Page{Number: st.Chains[0].Frontier}
-	if p, ok := o.findPage(frontier.Number); ok {
-		frontier = p
-	}
 	occupancy := o.occupancyWindow()
-	var failed []ParkedPage
-	for _, p := range st.Parked {
-		if p.State == PageFailed {
-			failed = append(failed, p)
-		}
-	}
 	return Progress{
 		State:      state,
 		Reason:     o.endReason,
@@ -37,14 +45,12 @@ func (o *orchestrator) progress() Progress {
 			InFlight:  int64(len(o.inflight)),
 			Pending:   int64(o.waiting()),
 			Stuck:     int64(o.stuckCount()),
-			Failed:    int64(len(failed)),
+			Failed:    o.failedCount(),
 		},
 		Items:            ItemCounts{Processed: st.Counters.ItemsProcessed, Failed: st.Counters.ItemsFailed},
 		ItemsPerSecond:   itemsPerSecond(st.Rate, st.StartTime, st.Counters.ItemsProcessed, o.now),
 		ByType:           st.ByType,
 		Recent:           st.Recent,
-		FailedPages:      failed,
-		Frontier:         frontier,
 		Chains:           o.chainCounts(),
 		Lookahead:        o.lookahead(),
 		Occupancy:        occupancy,

@@ -250,23 +250,25 @@ func ledgerLen(path string) int {
 }
 
 // expectEveryItem checks that every item 0..total-1 except the failed ones is
-// in the ledger, from the page that holds it, and that an item appears twice
-// only from two attempts of its page (an attempt that processed its items
-// but whose completion was lost is run again: at-least-once delivery).
+// in the ledger, from the page that holds it (page item/pageSize; pageSize 0
+// for a job of several chains, whose page numbers say nothing of the items),
+// and that an item appears twice only from two attempts of one page (an
+// attempt that processed its items but whose completion was lost is run
+// again: at-least-once delivery).
 func expectEveryItem(lines []ledgerLine, total, pageSize int64, failed ...int64) {
 	GinkgoHelper()
-	seen := make(map[int64][]int32, total)
+	seen := make(map[int64][]ledgerLine, total)
 	var problems []string
 	for _, l := range lines {
-		if l.item < 0 || l.item >= total || l.page != l.item/pageSize {
+		if l.item < 0 || l.item >= total || (pageSize > 0 && l.page != l.item/pageSize) {
 			problems = append(problems, fmt.Sprintf("item %d from page %d", l.item, l.page))
 		}
-		for _, a := range seen[l.item] {
-			if a == l.attempt {
-				problems = append(problems, fmt.Sprintf("item %d twice from attempt %d of page %d", l.item, a, l.page))
+		for _, s := range seen[l.item] {
+			if s.page != l.page || s.attempt == l.attempt {
+				problems = append(problems, fmt.Sprintf("item %d from page %d attempt %d and page %d attempt %d", l.item, s.page, s.attempt, l.page, l.attempt))
 			}
 		}
-		seen[l.item] = append(seen[l.item], l.attempt)
+		seen[l.item] = append(seen[l.item], l)
 	}
 	isFailed := map[int64]bool{}
 	for _, f := range failed {
