@@ -118,7 +118,7 @@ func (o *orchestrator) countType(t string, n int64) {
 // runFailureHandler calls the failure handler with batches of new failures,
 // one call at a time.
 func (o *orchestrator) runFailureHandler(ctx workflow.Context) {
-	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+	opts := workflow.ActivityOptions{
 		TaskQueue:           o.in.TaskQueue,
 		StartToCloseTimeout: time.Minute,
 		RetryPolicy: &temporal.RetryPolicy{
@@ -128,7 +128,16 @@ func (o *orchestrator) runFailureHandler(ctx workflow.Context) {
 			MaximumAttempts:    10,
 		},
 		Summary: "failure handler",
-	})
+	}
+	if o.handlerTimeout {
+		// Without it a batch waits for a worker forever when none serves
+		// the handler, and the job with it: it never closes.
+		opts.ScheduleToCloseTimeout = o.in.FailurePolicy.HandlerTimeout
+		if opts.ScheduleToCloseTimeout <= 0 {
+			opts.ScheduleToCloseTimeout = DefaultHandlerTimeout
+		}
+	}
+	actx := workflow.WithActivityOptions(ctx, opts)
 	for {
 		if err := workflow.Await(ctx, func() bool { return len(o.st.HandlerQueue) > 0 }); err != nil {
 			return

@@ -594,7 +594,7 @@ func TestIntegrationReplay(t *testing.T) {
 	require.EqualValues(t, total-pageSize-1, res.Progress.Items.Processed)
 	require.GreaterOrEqual(t, res.Progress.Runs, 2)
 
-	replayFirstRun(t, id, "history-v2-classic.json")
+	replayFirstRun(t, id, "history-v3-classic.json")
 }
 
 // replayFirstRun replays the first run of workflow id against the workflow

@@ -22,6 +22,12 @@ const (
 	versionClassic = workflow.DefaultVersion
 	// versionLookahead is a run with lookahead and several chains.
 	versionLookahead workflow.Version = 1
+
+	// changeHandlerTimeout bounds each delivery to the failure handler with
+	// a schedule-to-close timeout (FailurePolicy.HandlerTimeout); runs
+	// before it wait for the handler as long as it takes.
+	changeHandlerTimeout = "failure-handler-timeout"
+	versionHandlerTimeout workflow.Version = 1
 )
 
 // BatchOrchestrator runs pipelined pagination: it keeps up to the effective
@@ -35,11 +41,17 @@ const (
 // Result, and is cancelled with the Result as details: in every case the
 // Result's Next input re-drives it.
 func BatchOrchestrator(ctx workflow.Context, in Input) (Result, error) {
+	return runOrchestrator(ctx, in, nil)
+}
+
+func runOrchestrator(ctx workflow.Context, in Input, rep Reporter) (Result, error) {
 	if err := in.Validate(); err != nil {
 		return Result{}, temporal.NewNonRetryableApplicationError(err.Error(), ReasonInvalidInput, nil)
 	}
 	version := workflow.GetVersion(ctx, changeLookahead, versionClassic, versionLookahead)
 	o := newOrchestrator(ctx, in, version)
+	o.reporter = rep
+	o.handlerTimeout = workflow.GetVersion(ctx, changeHandlerTimeout, workflow.DefaultVersion, versionHandlerTimeout) >= versionHandlerTimeout
 	if err := workflow.SetQueryHandler(ctx, QueryProgress, func() (Progress, error) {
 		return o.progress(), nil
 	}); err != nil {
@@ -61,6 +73,11 @@ type orchestrator struct {
 	st      *State
 	logger  log.Logger
 	version workflow.Version
+	// handlerTimeout: failure handler deliveries are bounded
+	// (changeHandlerTimeout).
+	handlerTimeout bool
+	// reporter gets the progress after each pass of the loop; nil: none.
+	reporter Reporter
 
 	now       time.Time
 	effective int
@@ -170,6 +187,7 @@ func (o *orchestrator) run(ctx workflow.Context) (Result, error) {
 
 		o.setAlarm(ctx, wake)
 		o.occupied = o.sampleOccupancy()
+		o.report(ctx)
 		o.dirty = false
 		if err := workflow.Await(ctx, func() bool { return o.dirty }); err != nil {
 			return o.cancelled(ctx)
@@ -256,12 +274,21 @@ func (o *orchestrator) end(state JobState, reason, msg string) {
 // returns the Result (or the failure carrying it).
 func (o *orchestrator) finish(ctx workflow.Context) (Result, error) {
 	o.cancelPages()
-	if err := workflow.Await(ctx, func() bool { return len(o.inflight) == 0 && o.handlerIdle() }); err != nil {
-		return o.cancelled(ctx)
+	// The end state is known, the run has not closed: what is left (pages
+	// cancelled, failures for the handler) shows while it waits.
+	o.report(ctx)
+	done := func() bool { return len(o.inflight) == 0 && o.handlerIdle() }
+	for !done() {
+		o.dirty = false
+		if err := workflow.Await(ctx, func() bool { return o.dirty || done() }); err != nil {
+			return o.cancelled(ctx)
+		}
+		o.report(ctx)
 	}
 	now := workflow.Now(ctx)
 	o.now, o.endTime = now, &now
 	res := Result{Progress: o.progress(), Next: o.nextInput()}
+	o.report(ctx)
 	o.logger.Info("Batch job finished", "State", o.endState, "Reason", o.endReason, "Message", o.endMessage)
 	if o.endState == StateSucceeded {
 		return res, nil

@@ -61,6 +61,7 @@ func (o *orchestrator) summary() Progress {
 		Runs:             st.Runs,
 		LastRedrive:      st.LastRedrive,
 		Counters:         st.Counters,
+		HandlerQueued:    len(st.HandlerQueue),
 	}
 }
 

@@ -139,7 +139,16 @@ type FailurePolicy struct {
 	// Handler is an activity type on the job's task queue that receives
 	// batches of new failures (processor.FailureBatch).
 	Handler string `json:"handler,omitempty"`
+	// HandlerTimeout bounds one batch's delivery to the handler, retries
+	// and the wait for a worker included (the activity's schedule-to-close
+	// timeout); a batch not accepted within it is dropped and counted
+	// (Counters.HandlerDropped), so the job never waits for a handler that
+	// no worker serves. 0 is DefaultHandlerTimeout.
+	HandlerTimeout time.Duration `json:"handlerTimeout,omitempty"`
 }
+
+// DefaultHandlerTimeout is FailurePolicy.HandlerTimeout when unset.
+const DefaultHandlerTimeout = 10 * time.Minute
 
 // DesiredState is the idempotent desired-state message: the settings that may
 // change while the job runs, tagged with the resource generation.
@@ -349,6 +358,10 @@ type Progress struct {
 	Runs             int       `json:"runs"`
 	LastRedrive      string    `json:"lastRedrive,omitempty"`
 	Counters         Counters  `json:"counters"`
+	// HandlerQueued is the failures waiting for the failure handler or
+	// being delivered to it: a job that reports its end state closes once
+	// they are delivered or dropped (Counters.HandlerDropped).
+	HandlerQueued int `json:"handlerQueued,omitempty"`
 }
 
 // Summary is the Progress without the failed pages and the frontier page:

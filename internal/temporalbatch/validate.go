@@ -1,6 +1,7 @@
 package temporalbatch
 
 import (
+	"time"
 	"errors"
 	"fmt"
 	"math"
@@ -70,6 +71,9 @@ func (in Input) Validate() error {
 	}
 	if m := in.FailurePolicy.MaxFailedPages; m != nil && *m < 0 {
 		add("failurePolicy.maxFailedPages is %d: use 0 or more, or omit it to never fail the job for failed pages", *m)
+	}
+	if t := in.FailurePolicy.HandlerTimeout; t < 0 || (t > 0 && t < time.Second) {
+		add("failurePolicy.handlerTimeout is %s: use 1s or more, or omit it for %s", t, DefaultHandlerTimeout)
 	}
 	if in.ContinueAsNewAfterPages < 0 {
 		add("continueAsNewAfterPages is %d: use 0 or more", in.ContinueAsNewAfterPages)
