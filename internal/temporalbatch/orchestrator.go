@@ -26,7 +26,7 @@ const (
 	// changeHandlerTimeout bounds each delivery to the failure handler with
 	// a schedule-to-close timeout (FailurePolicy.HandlerTimeout); runs
 	// before it wait for the handler as long as it takes.
-	changeHandlerTimeout = "failure-handler-timeout"
+	changeHandlerTimeout                   = "failure-handler-timeout"
 	versionHandlerTimeout workflow.Version = 1
 )
 

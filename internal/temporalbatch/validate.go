@@ -1,10 +1,10 @@
 package temporalbatch
 
 import (
-	"time"
 	"errors"
 	"fmt"
 	"math"
+	"time"
 )
 
 // Validate reports every problem with an input, naming the field and the fix.
