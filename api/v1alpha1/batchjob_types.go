@@ -271,6 +271,18 @@ type FailurePolicySpec struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=255
 	Handler string `json:"handler,omitempty"`
+	// HandlerTimeout bounds the delivery of one batch of failures to the
+	// handler, its retries and the wait for a worker included. A batch not
+	// accepted in time is dropped and counted in
+	// status.failures.handlerDropped (the failures stay in status and the
+	// workflow's history), so that a job never waits for a handler that no
+	// worker runs.
+	// +optional
+	// +kubebuilder:default="10m0s"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[-+]?(0|(([0-9]+([.][0-9]*)?|[.][0-9]+)(ns|us|µs|μs|ms|s|m|h))+)$') && duration(self) >= duration('1s')",message="spec.failurePolicy.handlerTimeout must be a duration of at least 1s, e.g. 10m"
+	HandlerTimeout *metav1.Duration `json:"handlerTimeout,omitempty"`
 }
 
 // WorkerSpec is the Deployment that runs the page processors.
@@ -421,6 +433,10 @@ type FailureStatus struct {
 	// +optional
 	// +kubebuilder:validation:MaxItems=10
 	Recent []FailureRecord `json:"recent,omitempty"`
+	// HandlerDropped counts failures that spec.failurePolicy.handler did
+	// not accept within spec.failurePolicy.handlerTimeout.
+	// +optional
+	HandlerDropped int64 `json:"handlerDropped,omitempty"`
 }
 
 // FailureRecord is one failure: a page, or an item when Item is set.

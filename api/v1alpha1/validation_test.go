@@ -210,6 +210,11 @@ taskQueue: q
 processor: {name: P}
 failurePolicy: {maxFailedPages: -1}`,
 			`spec.failurePolicy.maxFailedPages in body should be greater than or equal to 0`),
+		Entry("failurePolicy.handlerTimeout under a second", `
+taskQueue: q
+processor: {name: P}
+failurePolicy: {handler: H, handlerTimeout: 500ms}`,
+			`spec.failurePolicy.handlerTimeout must be a duration of at least 1s, e.g. 10m`),
 		Entry("worker.template without a pod spec", `
 taskQueue: q
 processor: {name: P}
@@ -291,7 +296,7 @@ processor: {name: P, pageSize: 100000, heartbeatTimeout: 0s, lookahead: 1000, cu
 parallelism: 10000
 rateLimit: {pagesPerSecond: ".5"}
 retry: {initialInterval: 1m, maximumInterval: 1m, backoffCoefficient: "1", maximumAttempts: 1, stuckPageRetryInterval: 0s}
-failurePolicy: {maxFailedPages: 0}
+failurePolicy: {maxFailedPages: 0, handler: H, handlerTimeout: 1s}
 ttlSecondsAfterFinished: 0`))).To(Succeed())
 		Expect(apply(newJob(`
 taskQueue: q
