@@ -6,6 +6,8 @@ import (
 
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
+
+	"github.com/temporal-batch/temporal-batch/pkg/processor"
 )
 
 // Reporter receives the orchestrator's progress from the worker that runs
@@ -19,6 +21,8 @@ type Reporter interface {
 
 // Report is one run's progress summary as the orchestrator last computed it.
 type Report struct {
+	// Job is the BatchJob the run belongs to.
+	Job        processor.JobRef
 	WorkflowID string
 	RunID      string
 	// Progress is the summary (no cursors), with maps and slices of its own.
@@ -52,5 +56,5 @@ func (o *orchestrator) report(ctx workflow.Context) {
 		p.CompletionTime = &t
 	}
 	info := workflow.GetInfo(ctx)
-	o.reporter.Report(Report{WorkflowID: info.WorkflowExecution.ID, RunID: info.WorkflowExecution.RunID, Progress: p})
+	o.reporter.Report(Report{Job: o.in.Job, WorkflowID: info.WorkflowExecution.ID, RunID: info.WorkflowExecution.RunID, Progress: p})
 }

@@ -54,6 +54,7 @@ func TestReportsFollowTheRunToItsEnd(t *testing.T) {
 	var firstFailure *Report
 	for i, r := range reps {
 		require.Equal(t, reps[0].WorkflowID, r.WorkflowID)
+		require.Equal(t, simInput(d, 3).Job, r.Job)
 		require.NotEmpty(t, r.RunID)
 		require.Empty(t, r.Progress.FailedPages, "reports carry no cursors")
 		if i > 0 {
