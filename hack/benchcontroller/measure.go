@@ -46,6 +46,10 @@ type result struct {
 	cpuPerJobMin float64
 	// reconciles by result per job-minute, from the manager's metrics.
 	reconciles map[string]float64
+	// temporalCalls by gRPC method and temporalFailures by "method code",
+	// per job-minute, from the manager's metrics.
+	temporalCalls    map[string]float64
+	temporalFailures map[string]float64
 	// meanReconcile and meanQueueWait are over the window; queueDepth by
 	// priority at its end.
 	meanReconcile time.Duration
@@ -165,8 +169,8 @@ func measureN(ctx context.Context, root string, cfg config, n int) (res result, 
 	res.running, _ = tr.running()
 	fmt.Printf("  %d of %d Running %s after the first create call\n", res.running, n, res.allRunningIn.Round(time.Millisecond))
 
-	// The window: manager CPU, reconciles and BatchJob writes, and the
-	// sampled jobs' workflow progress against their status.
+	// The window: manager CPU, reconciles, Temporal calls and BatchJob
+	// writes, and the sampled jobs' workflow progress against their status.
 	pid := env.ManagerPid()
 	cpu0, err := cpuSeconds(pid)
 	if err != nil {
@@ -204,10 +208,9 @@ func measureN(ctx context.Context, root string, cfg config, n int) (res result, 
 	running, _ := tr.running()
 	res.cpuPerJobMin = perJobMinute(cpu1-cpu0, running, res.window)
 	res.writesPerMin = perJobMinute(float64(writes), running, res.window)
-	res.reconciles = map[string]float64{}
-	for k, v := range met1.reconciles {
-		res.reconciles[k] = perJobMinute(v-met0.reconciles[k], running, res.window)
-	}
+	res.reconciles = perJobMinuteDeltas(met0.reconciles, met1.reconciles, running, res.window)
+	res.temporalCalls = perJobMinuteDeltas(met0.temporalCalls, met1.temporalCalls, running, res.window)
+	res.temporalFailures = perJobMinuteDeltas(met0.temporalFailures, met1.temporalFailures, running, res.window)
 	if n := met1.reconcileCount - met0.reconcileCount; n > 0 {
 		res.meanReconcile = time.Duration((met1.reconcileSeconds - met0.reconcileSeconds) / n * float64(time.Second))
 	}
@@ -454,9 +457,11 @@ func peakRSS(pid int) (int64, error) {
 	return 0, fmt.Errorf("/proc/%d/status: no VmHWM", pid)
 }
 
-// controllerMetrics are the batchjob controller's metrics that explain its
-// pace: reconciles by result, time spent reconciling and waiting in the
-// workqueue, and the queue's depth by priority.
+// controllerMetrics are the manager's metrics that explain the batchjob
+// controller's pace: reconciles by result, time spent reconciling and waiting
+// in the workqueue, the queue's depth by priority, and the manager's Temporal
+// calls (controller and orchestrator worker) by method and failed ones by
+// "method code".
 type controllerMetrics struct {
 	reconciles       map[string]float64
 	reconcileSeconds float64
@@ -464,6 +469,8 @@ type controllerMetrics struct {
 	queueSeconds     float64
 	queueCount       float64
 	depth            map[string]float64
+	temporalCalls    map[string]float64
+	temporalFailures map[string]float64
 }
 
 // scrapeController reads the manager's metrics endpoint.
@@ -484,23 +491,33 @@ func scrapeController(ctx context.Context, url string) (controllerMetrics, error
 	return parseControllerMetrics(string(body)), nil
 }
 
-// parseControllerMetrics picks the batchjob controller's series out of a
-// Prometheus text exposition.
+// parseControllerMetrics picks the batchjob controller's series and the
+// manager's Temporal call counters out of a Prometheus text exposition.
 func parseControllerMetrics(text string) controllerMetrics {
-	m := controllerMetrics{reconciles: map[string]float64{}, depth: map[string]float64{}}
+	m := controllerMetrics{reconciles: map[string]float64{}, depth: map[string]float64{},
+		temporalCalls: map[string]float64{}, temporalFailures: map[string]float64{}}
 	for _, line := range strings.Split(text, "\n") {
-		if !strings.Contains(line, `controller="batchjob"`) {
-			continue
-		}
 		j := strings.LastIndexByte(line, ' ')
-		if j < 0 {
+		if j < 0 || strings.HasPrefix(line, "#") {
 			continue
 		}
 		v, err := strconv.ParseFloat(line[j+1:], 64)
 		if err != nil {
 			continue
 		}
-		switch name := line[:max(strings.IndexByte(line, '{'), 0)]; name {
+		name := line[:max(strings.IndexByte(line, '{'), 0)]
+		switch name {
+		case "temporal_batch_temporal_requests_total":
+			m.temporalCalls[label(line, "method")] += v
+			continue
+		case "temporal_batch_temporal_request_failures_total":
+			m.temporalFailures[label(line, "method")+" "+label(line, "code")] += v
+			continue
+		}
+		if !strings.Contains(line, `controller="batchjob"`) {
+			continue
+		}
+		switch name {
 		case "controller_runtime_reconcile_total":
 			m.reconciles[label(line, "result")] += v
 		case "controller_runtime_reconcile_time_seconds_sum":

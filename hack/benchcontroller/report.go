@@ -13,8 +13,8 @@ import (
 // reconcile errors.
 func printResults(results []result) {
 	fmt.Println()
-	fmt.Println("| jobs | all Running after | manager peak RSS | manager CPU s / job-min | reconciles / job-min | BatchJob writes / job-min | status lag p50 / p95 | spec edit p50 / p95 | \"Reconciler error\" lines |")
-	fmt.Println("| ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: |")
+	fmt.Println("| jobs | all Running after | manager peak RSS | manager CPU s / job-min | reconciles / job-min | Temporal calls / job-min | BatchJob writes / job-min | status lag p50 / p95 | spec edit p50 / p95 | \"Reconciler error\" lines |")
+	fmt.Println("| ---: | ---: | ---: | ---: | --- | --- | ---: | ---: | ---: | ---: |")
 	for _, r := range results {
 		running := fmt.Sprintf("%s", r.allRunningIn.Round(100*time.Millisecond))
 		if r.running < r.jobs {
@@ -30,8 +30,8 @@ func printResults(results []result) {
 			edit += fmt.Sprintf(", %d not within the timeout", r.editsPending)
 		}
 		edit += ")"
-		fmt.Printf("| %d | %s | %.0f MiB | %.3f | %s | %.1f | %s | %s | %d |\n",
-			r.jobs, running, float64(r.peakRSSKiB)/1024, r.cpuPerJobMin, byResult(r.reconciles), r.writesPerMin, lag, edit, r.errorLines)
+		fmt.Printf("| %d | %s | %.0f MiB | %.3f | %s | %s | %.1f | %s | %s | %d |\n",
+			r.jobs, running, float64(r.peakRSSKiB)/1024, r.cpuPerJobMin, byResult(r.reconciles), byMethod(r.temporalCalls), r.writesPerMin, lag, edit, r.errorLines)
 	}
 	for _, r := range results {
 		fmt.Printf("\n%d jobs: window %s; progress queries of the sampled workflows p50 %s, p95 %s, %d failed; jobs deleted in %s (%d left); manager restarts %d\n",
@@ -39,6 +39,13 @@ func printResults(results []result) {
 			r.deletedIn.Round(100*time.Millisecond), r.remaining, r.restarts)
 		fmt.Printf("  batchjob controller over the window: reconcile %s on average, %s waiting in the workqueue; queue depth at its end by priority: %s\n",
 			dur(r.meanReconcile), dur(r.meanQueueWait), depths(r.queueDepth))
+		if len(r.temporalCalls) > 0 {
+			failed, failures := failedCalls(r.temporalFailures)
+			fmt.Printf("  manager's Temporal calls per job-minute over the window besides the controller's (\"worker etc.\"): %s; failed: %s (%s)\n",
+				otherCalls(r.temporalCalls), rate(failed), failures)
+		} else {
+			fmt.Println("  the manager exported no temporal_batch_temporal_requests_total: Temporal calls not counted")
+		}
 		if len(r.topErrors) > 0 {
 			fmt.Println("  top reconcile errors:")
 			for _, m := range r.topErrors {

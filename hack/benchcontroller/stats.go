@@ -63,6 +63,119 @@ func perJobMinute(total float64, jobs int, window time.Duration) float64 {
 	return total / (float64(jobs) * window.Minutes())
 }
 
+// perJobMinuteDeltas is, for every key of after, its growth since before
+// per job and minute of the window: counters scraped at the window's start
+// and end. A key absent from before started at 0.
+func perJobMinuteDeltas(before, after map[string]float64, jobs int, window time.Duration) map[string]float64 {
+	out := make(map[string]float64, len(after))
+	for k, v := range after {
+		out[k] = perJobMinute(v-before[k], jobs, window)
+	}
+	return out
+}
+
+// controllerCalls are the Temporal methods the controller calls, in the
+// order the table lists them, with their short names; the manager's other
+// calls are its orchestrator worker's (polls, task responses) and the
+// client's own (GetSystemInfo, health checks).
+var controllerCalls = []struct{ method, short string }{
+	{"QueryWorkflow", "Query"},
+	{"DescribeWorkflowExecution", "Describe"},
+	{"SignalWorkflowExecution", "Signal"},
+	{"StartWorkflowExecution", "Start"},
+}
+
+// byMethod is the Temporal calls column: the total, then the controller's
+// methods and the rest summed as "worker etc.", the ones that are not 0;
+// "-" when the manager exported no call counts.
+func byMethod(m map[string]float64) string {
+	if len(m) == 0 {
+		return "-"
+	}
+	total, rest := 0.0, 0.0
+	for k, v := range m {
+		total += v
+		if !isControllerCall(k) {
+			rest += v
+		}
+	}
+	var parts []string
+	for _, c := range controllerCalls {
+		if v := m[c.method]; v > 0 {
+			parts = append(parts, c.short+" "+rate(v))
+		}
+	}
+	if rest > 0 {
+		parts = append(parts, "worker etc. "+rate(rest))
+	}
+	if len(parts) == 0 {
+		return rate(total)
+	}
+	return rate(total) + " (" + strings.Join(parts, ", ") + ")"
+}
+
+// otherCalls lists the calls byMethod sums as "worker etc." by method, the
+// most frequent first: "PollWorkflowTaskQueue 2.1, RespondWorkflowTaskCompleted 2.0".
+func otherCalls(m map[string]float64) string {
+	var keys []string
+	for k, v := range m {
+		if v > 0 && !isControllerCall(k) {
+			keys = append(keys, k)
+		}
+	}
+	return descending(m, keys)
+}
+
+func isControllerCall(method string) bool {
+	for _, c := range controllerCalls {
+		if c.method == method {
+			return true
+		}
+	}
+	return false
+}
+
+// failedCalls sums the failed calls and lists them by "method code", the
+// most frequent first.
+func failedCalls(m map[string]float64) (total float64, list string) {
+	var keys []string
+	for k, v := range m {
+		if v > 0 {
+			keys = append(keys, k)
+			total += v
+		}
+	}
+	return total, descending(m, keys)
+}
+
+// descending lists keys of m as "key value", the largest value first; "none"
+// for no keys.
+func descending(m map[string]float64, keys []string) string {
+	if len(keys) == 0 {
+		return "none"
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if m[keys[i]] != m[keys[j]] {
+			return m[keys[i]] > m[keys[j]]
+		}
+		return keys[i] < keys[j]
+	})
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + " " + rate(m[k])
+	}
+	return strings.Join(parts, ", ")
+}
+
+// rate formats a per-job-minute rate: one decimal, two below 1 so that a
+// method called every few minutes does not read as 0.0.
+func rate(v float64) string {
+	if v < 1 {
+		return fmt.Sprintf("%.2f", v)
+	}
+	return fmt.Sprintf("%.1f", v)
+}
+
 var (
 	errField   = regexp.MustCompile(`\berr(?:or)?="((?:[^"\\]|\\.)*)"`)
 	workflowID = regexp.MustCompile(`batchjob/[A-Za-z0-9._/-]+`)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"math"
 	"testing"
 	"time"
 )
@@ -148,5 +149,64 @@ workqueue_depth{controller="batchjob",name="batchjob",priority="0"} 21
 	}
 	if got.depth["-100"] != 74 || got.depth["0"] != 21 {
 		t.Errorf("depth = %v", got.depth)
+	}
+}
+
+func TestParseTemporalCalls(t *testing.T) {
+	text := `# HELP temporal_batch_temporal_requests_total Requests the manager sent to the Temporal frontend.
+# TYPE temporal_batch_temporal_requests_total counter
+temporal_batch_temporal_requests_total{method="DescribeWorkflowExecution"} 3
+temporal_batch_temporal_requests_total{method="PollWorkflowTaskQueue"} 7
+temporal_batch_temporal_requests_total{method="QueryWorkflow"} 1200
+temporal_batch_temporal_request_failures_total{code="NotFound",method="DescribeWorkflowExecution"} 2
+temporal_batch_temporal_request_failures_total{code="DeadlineExceeded",method="QueryWorkflow"} 1
+controller_runtime_reconcile_total{controller="batchjob",result="success"} 5
+`
+	got := parseControllerMetrics(text)
+	if len(got.temporalCalls) != 3 || got.temporalCalls["QueryWorkflow"] != 1200 || got.temporalCalls["DescribeWorkflowExecution"] != 3 || got.temporalCalls["PollWorkflowTaskQueue"] != 7 {
+		t.Errorf("temporalCalls = %v", got.temporalCalls)
+	}
+	if len(got.temporalFailures) != 2 || got.temporalFailures["DescribeWorkflowExecution NotFound"] != 2 || got.temporalFailures["QueryWorkflow DeadlineExceeded"] != 1 {
+		t.Errorf("temporalFailures = %v", got.temporalFailures)
+	}
+	if got.reconciles["success"] != 5 || len(got.reconciles) != 1 {
+		t.Errorf("reconciles = %v", got.reconciles)
+	}
+}
+
+func TestTemporalCallsPerJobMinute(t *testing.T) {
+	// Two scrapes of 100 jobs 2 minutes apart; SignalWorkflowExecution first
+	// appears in the second, GetSystemInfo made no call in between.
+	before := map[string]float64{"QueryWorkflow": 1000, "DescribeWorkflowExecution": 10, "PollWorkflowTaskQueue": 50, "RespondWorkflowTaskCompleted": 40, "GetSystemInfo": 1}
+	after := map[string]float64{"QueryWorkflow": 3380, "DescribeWorkflowExecution": 50, "SignalWorkflowExecution": 4, "PollWorkflowTaskQueue": 650, "RespondWorkflowTaskCompleted": 620, "GetSystemInfo": 1}
+	rates := perJobMinuteDeltas(before, after, 100, 2*time.Minute)
+	want := map[string]float64{"QueryWorkflow": 11.9, "DescribeWorkflowExecution": 0.2, "SignalWorkflowExecution": 0.02, "PollWorkflowTaskQueue": 3, "RespondWorkflowTaskCompleted": 2.9, "GetSystemInfo": 0}
+	if len(rates) != len(want) {
+		t.Fatalf("rates = %v, want %v", rates, want)
+	}
+	for k, w := range want {
+		if math.Abs(rates[k]-w) > 1e-9 {
+			t.Errorf("%s = %v, want %v", k, rates[k], w)
+		}
+	}
+	if got, want := byMethod(rates), "18.0 (Query 11.9, Describe 0.20, Signal 0.02, worker etc. 5.9)"; got != want {
+		t.Errorf("byMethod = %q, want %q", got, want)
+	}
+	if got, want := otherCalls(rates), "PollWorkflowTaskQueue 3.0, RespondWorkflowTaskCompleted 2.9"; got != want {
+		t.Errorf("otherCalls = %q, want %q", got, want)
+	}
+	if got := byMethod(nil); got != "-" {
+		t.Errorf("byMethod(nil) = %q, want -", got)
+	}
+	if got := byMethod(map[string]float64{"QueryWorkflow": 0}); got != "0.00" {
+		t.Errorf("byMethod of no calls = %q, want 0.00", got)
+	}
+
+	failed, list := failedCalls(map[string]float64{"QueryWorkflow DeadlineExceeded": 0.01, "DescribeWorkflowExecution NotFound": 0.05, "PollWorkflowTaskQueue Canceled": 0})
+	if math.Abs(failed-0.06) > 1e-9 || list != "DescribeWorkflowExecution NotFound 0.05, QueryWorkflow DeadlineExceeded 0.01" {
+		t.Errorf("failedCalls = %v, %q", failed, list)
+	}
+	if failed, list := failedCalls(nil); failed != 0 || list != "none" {
+		t.Errorf("failedCalls(nil) = %v, %q", failed, list)
 	}
 }

@@ -161,6 +161,8 @@ func DialTemporal(opts Options) (client.Client, error) {
 		Namespace: opts.TemporalNamespace,
 		Logger:    temporallog.NewStructuredLogger(opts.Logger.With("component", "temporal")),
 		Identity:  identity(),
+		// Every call to the frontend, the worker's polls included, counted by method.
+		ConnectionOptions: client.ConnectionOptions{DialOptions: countingDialOptions()},
 	}
 	if opts.TLSCertFile != "" || opts.TLSCAFile != "" || opts.TLSServerName != "" {
 		tlsCfg, err := tlsConfig(opts)
