@@ -98,6 +98,10 @@ type Env struct {
 	// temporalMu guards temporal, which StopTemporal and StartTemporal
 	// replace while the environment runs.
 	temporalMu sync.Mutex
+	// extraMu guards the managers StartExtraManager started.
+	extraMu      sync.Mutex
+	extraStarted int
+	extra        []*ManagerProcess
 }
 
 // Scheme holds the types the environment's client reads and writes.
@@ -412,6 +416,7 @@ func (e *Env) Stop() error {
 			e.stopRunner()
 			<-e.runnerDone
 		}
+		e.stopExtraManagers()
 		if e.manager != nil {
 			e.logf("stopping the manager")
 			e.manager.Stop()
@@ -454,6 +459,11 @@ func (e *Env) Hurry() {
 	if e.manager != nil {
 		e.manager.Kill()
 	}
+	e.extraMu.Lock()
+	for _, m := range e.extra {
+		m.p.Kill()
+	}
+	e.extraMu.Unlock()
 }
 
 // StopUnlessHurried stops the environment like Stop; a signal on the
