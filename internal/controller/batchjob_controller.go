@@ -100,10 +100,12 @@ func (r *BatchJobReconciler) observe(ctx context.Context, job *batchv1alpha1.Bat
 			return obs, err
 		}
 	}
-	if _, err := orchestratorInput(job); err != nil {
+	in, err := orchestratorInput(job)
+	if err != nil {
 		obs.invalidSpec = err
 		return obs, nil
 	}
+	obs.input = in
 	if job.Status.Workflow == nil {
 		return obs, nil
 	}
@@ -123,67 +125,61 @@ func (r *BatchJobReconciler) observe(ctx context.Context, job *batchv1alpha1.Bat
 	return obs, nil
 }
 
-// execute carries out a plan: Temporal calls, the Deployment, events, status.
+// execute carries out a plan: Temporal calls, the Deployment, status and
+// events, then deletion or the requeue. What to write is the plan's.
 func (r *BatchJobReconciler) execute(ctx context.Context, job *batchv1alpha1.BatchJob, obs observation, p plan) (ctrl.Result, error) {
-	logger := log.FromContext(ctx)
-	st := p.status
-	var temporalErr error
-	noteTemporal := func(err error) {
-		reason, msg := temporalProblem(err, r.Connection.Namespace)
-		if reason == "" {
-			reason, msg = batchv1alpha1.ReasonTemporalUnavailable, err.Error()
-		}
-		setCondition(&st, job.Generation, batchv1alpha1.ConditionReady, "False", reason, msg)
-		temporalErr = err
-	}
-
-	if p.startWorkflow {
-		in, err := orchestratorInput(job)
-		if err == nil {
-			var runID string
-			runID, err = r.Orchestrator.Start(ctx, in)
-			if err == nil {
-				st.Workflow = &batchv1alpha1.WorkflowRef{Namespace: r.Connection.Namespace, ID: in.Job.WorkflowID, RunID: runID}
-				logger.Info("Started orchestrator workflow", "workflowID", in.Job.WorkflowID, "runID", runID)
-			}
-		}
-		if err != nil {
-			noteTemporal(err)
-		}
-	}
-	if p.sendDesired != nil && temporalErr == nil {
-		if err := r.Orchestrator.SetDesiredState(ctx, st.Workflow.ID, *p.sendDesired); err != nil {
-			noteTemporal(err)
-		}
-	}
-	if p.redrive != "" && temporalErr == nil {
-		if err := r.Orchestrator.Redrive(ctx, st.Workflow.ID, p.redrive); err != nil {
-			noteTemporal(err)
-		} else {
-			st.LastRedrive = p.redrive
-			if finished(st.Phase) {
-				// The job returns to Running; the next pass reads the new run.
-				st.Phase, st.CompletionTime = batchv1alpha1.PhaseRunning, nil
-				setCondition(&st, job.Generation, batchv1alpha1.ConditionProgressing, "True", batchv1alpha1.ReasonRunning, "re-driven: failed pages run again")
-				setCondition(&st, job.Generation, batchv1alpha1.ConditionFailed, "False", batchv1alpha1.ReasonRunning, "")
-			}
-			logger.Info("Re-drive requested", "redrive", p.redrive)
-		}
-	}
+	calls := r.callTemporal(ctx, p)
 	if p.replicas != nil {
 		if _, err := r.ensureWorkers(ctx, job, *p.replicas); err != nil {
 			return ctrl.Result{}, err
 		}
 	}
-
-	events := p.events
-	if p.startWorkflow || p.redrive != "" {
-		events = statusEvents(job.Status, st)
-	}
-	if err := r.writeStatus(ctx, job, st); err != nil {
+	st, evs := p.statusAfter(job, calls, r.Connection.Namespace)
+	if err := r.report(ctx, job, st, evs); err != nil {
 		return ctrl.Result{}, err
 	}
-	for _, e := range events {
+	return r.finish(ctx, job, obs, p, calls.err)
+}
+
+// callTemporal makes the plan's Temporal calls in order: start, desired
+// state, re-drive. It stops at the first that fails.
+func (r *BatchJobReconciler) callTemporal(ctx context.Context, p plan) temporalCalls {
+	logger := log.FromContext(ctx)
+	var calls temporalCalls
+	wf := p.status.Workflow
+	if p.start != nil {
+		runID, err := r.Orchestrator.Start(ctx, *p.start)
+		if err != nil {
+			calls.err = err
+			return calls
+		}
+		wf = &batchv1alpha1.WorkflowRef{Namespace: r.Connection.Namespace, ID: p.start.Job.WorkflowID, RunID: runID}
+		calls.started = wf
+		logger.Info("Started orchestrator workflow", "workflowID", wf.ID, "runID", runID)
+	}
+	if p.sendDesired != nil {
+		if err := r.Orchestrator.SetDesiredState(ctx, wf.ID, *p.sendDesired); err != nil {
+			calls.err = err
+			return calls
+		}
+	}
+	if p.redrive != "" {
+		if err := r.Orchestrator.Redrive(ctx, wf.ID, p.redrive); err != nil {
+			calls.err = err
+			return calls
+		}
+		calls.redriven = true
+		logger.Info("Re-drive requested", "redrive", p.redrive)
+	}
+	return calls
+}
+
+// report writes the status, then records its events and metrics.
+func (r *BatchJobReconciler) report(ctx context.Context, job *batchv1alpha1.BatchJob, st batchv1alpha1.BatchJobStatus, evs []event) error {
+	if err := r.writeStatus(ctx, job, st); err != nil {
+		return err
+	}
+	for _, e := range evs {
 		typ := corev1.EventTypeNormal
 		if e.warning {
 			typ = corev1.EventTypeWarning
@@ -191,16 +187,20 @@ func (r *BatchJobReconciler) execute(ctx context.Context, job *batchv1alpha1.Bat
 		r.Recorder.Eventf(job, nil, typ, e.reason, e.reason, "%s", e.message)
 	}
 	recordJobMetrics(job, st)
+	return nil
+}
 
+// finish deletes the job when its TTL passed, else says when to look again:
+// errors back off through the rate limiter rather than a fixed requeue.
+func (r *BatchJobReconciler) finish(ctx context.Context, job *batchv1alpha1.BatchJob, obs observation, p plan, temporalErr error) (ctrl.Result, error) {
 	if p.deleteJob {
-		logger.Info("Deleting finished job: ttlSecondsAfterFinished passed")
+		log.FromContext(ctx).Info("Deleting finished job: ttlSecondsAfterFinished passed")
 		if err := r.Delete(ctx, job, client.PropagationPolicy("Background")); client.IgnoreNotFound(err) != nil {
 			return ctrl.Result{}, err
 		}
 		return ctrl.Result{}, nil
 	}
 	if temporalErr != nil {
-		// Backoff through the rate limiter rather than a fixed requeue.
 		return ctrl.Result{}, fmt.Errorf("temporal: %w", temporalErr)
 	}
 	if obs.temporalReason != "" {

@@ -27,7 +27,9 @@ type observation struct {
 	// temporalReason and temporalMessage are set when Temporal could not be
 	// reached or used this pass.
 	temporalReason, temporalMessage string
-	// invalidSpec is set when the spec cannot become a workflow input.
+	// input is the workflow's input, built from the spec once per pass;
+	// invalidSpec is set instead when the spec cannot become one.
+	input       temporalbatch.Input
 	invalidSpec error
 
 	// workers is the worker Deployment's status, when it exists.
@@ -40,13 +42,19 @@ type observation struct {
 
 // plan is what one reconcile pass does: computed by planJob, a pure function.
 type plan struct {
-	startWorkflow bool
-	sendDesired   *temporalbatch.DesiredState
-	redrive       string
+	// start is the input to start the workflow with; nil when not starting.
+	start       *temporalbatch.Input
+	sendDesired *temporalbatch.DesiredState
+	redrive     string
 	// replicas of the worker Deployment; nil when the job has no spec.worker.
 	replicas *int32
-	status   batchv1alpha1.BatchJobStatus
-	events   []event
+	// status and events are what to write; statusAfter adjusts them to
+	// what the Temporal calls above did.
+	status batchv1alpha1.BatchJobStatus
+	// statusAfterRedrive is the status once the re-drive call succeeded;
+	// nil without a re-drive.
+	statusAfterRedrive *batchv1alpha1.BatchJobStatus
+	events             []event
 	// requeueAfter is when to look again; 0 means only on change.
 	requeueAfter time.Duration
 	deleteJob    bool
@@ -88,118 +96,231 @@ func finished(phase batchv1alpha1.BatchJobPhase) bool {
 	return phase == batchv1alpha1.PhaseSucceeded || phase == batchv1alpha1.PhaseFailed
 }
 
-// planJob decides what to do about a job from what was observed.
+// planJob decides what to do about a job from what was observed. The steps
+// run in order: later ones read what earlier ones decided.
 func planJob(obs observation, iv Intervals) plan {
-	job := obs.job
-	old := job.Status
+	old := obs.job.Status
 	st := *old.DeepCopy()
-	p := plan{requeueAfter: iv.Running}
-	gen := job.Generation
-
-	redriveAsked := job.Annotations[batchv1alpha1.AnnotationRedrive]
-	if redriveAsked != "" && redriveAsked != old.LastRedrive && old.Workflow != nil && obs.temporalReason == "" && obs.invalidSpec == nil {
-		p.redrive = redriveAsked
+	p := plan{redrive: redriveToAsk(obs)}
+	planPhase(&p, &st, obs, iv)
+	planRequeue(&p, obs)
+	planTemporalTrouble(&p, &st, obs)
+	planWorkers(&p, &st, obs)
+	planTTL(&p, st, obs)
+	setKstatusConditions(&st, obs.job.Generation)
+	p.status = st
+	p.events = statusEvents(old, st)
+	if p.redrive != "" {
+		after := redrivenStatus(st, p.redrive, obs.job.Generation)
+		p.statusAfterRedrive = &after
 	}
+	return p
+}
 
+// redriveToAsk is the re-drive annotation's value when it is new and the
+// workflow can take it this pass, else "".
+func redriveToAsk(obs observation) string {
+	job := obs.job
+	asked := job.Annotations[batchv1alpha1.AnnotationRedrive]
+	if asked == "" || asked == job.Status.LastRedrive || job.Status.Workflow == nil || obs.temporalReason != "" || obs.invalidSpec != nil {
+		return ""
+	}
+	return asked
+}
+
+// planPhase sets the phase and conditions from what was read of the
+// workflow, and the poll interval that suits them.
+func planPhase(p *plan, st *batchv1alpha1.BatchJobStatus, obs observation, iv Intervals) {
+	p.requeueAfter = iv.Running
 	switch {
 	case obs.invalidSpec != nil:
-		st.Phase = batchv1alpha1.PhaseFailed
-		setCondition(&st, gen, batchv1alpha1.ConditionFailed, metav1.ConditionTrue, batchv1alpha1.ReasonInvalidSpec, obs.invalidSpec.Error())
-		setCondition(&st, gen, batchv1alpha1.ConditionReady, metav1.ConditionFalse, batchv1alpha1.ReasonInvalidSpec, obs.invalidSpec.Error())
-		setCondition(&st, gen, batchv1alpha1.ConditionProgressing, metav1.ConditionFalse, batchv1alpha1.ReasonInvalidSpec, "the spec cannot run; fix it or create a new BatchJob")
-		setCondition(&st, gen, batchv1alpha1.ConditionComplete, metav1.ConditionFalse, batchv1alpha1.ReasonInvalidSpec, "")
-		st.ObservedGeneration = gen
-		p.requeueAfter = 0
-
-	case old.Workflow == nil:
-		// Not started yet, or Temporal did not answer the start.
-		p.startWorkflow = obs.temporalReason == ""
-		st.Phase = batchv1alpha1.PhasePending
-		setCondition(&st, gen, batchv1alpha1.ConditionComplete, metav1.ConditionFalse, batchv1alpha1.ReasonStarting, "")
-		setCondition(&st, gen, batchv1alpha1.ConditionFailed, metav1.ConditionFalse, batchv1alpha1.ReasonStarting, "")
-		setCondition(&st, gen, batchv1alpha1.ConditionSuspended, boolCondition(job.Spec.Suspend), batchv1alpha1.ReasonStarting, "")
-		setCondition(&st, gen, batchv1alpha1.ConditionProgressing, metav1.ConditionTrue, batchv1alpha1.ReasonStarting, "starting the orchestrator workflow")
-		setCondition(&st, gen, batchv1alpha1.ConditionReady, metav1.ConditionFalse, batchv1alpha1.ReasonStarting, "starting the orchestrator workflow")
-		p.requeueAfter = time.Second
-
+		planInvalidSpec(p, st, obs)
+	case obs.job.Status.Workflow == nil:
+		planNotStarted(p, st, obs)
 	case obs.progress != nil:
-		applyProgress(&st, *obs.progress)
-		pr := obs.progress
-		if pr.State == temporalbatch.StateRunning || pr.State == temporalbatch.StateSuspended {
-			if d, err := desiredState(job); err == nil && pr.Generation < gen {
-				p.sendDesired = &d
-			}
-		}
-		if pr.Generation >= gen || finished(st.Phase) {
-			st.ObservedGeneration = gen
-		}
-		setProgressConditions(&st, obs, iv)
-		switch {
-		case finished(st.Phase):
-			p.requeueAfter = 0
-		case st.Phase == batchv1alpha1.PhaseSuspended && st.Pages.InFlight == 0 && p.sendDesired == nil:
-			p.requeueAfter = iv.Idle
-		}
-		if p.sendDesired != nil {
-			p.requeueAfter = time.Second
-		}
-
+		planProgress(p, st, obs, iv)
 	case obs.closedWithoutResult:
-		st.Phase = batchv1alpha1.PhaseFailed
-		msg := fmt.Sprintf("the orchestrator workflow ended without a result: %v", obs.endErr)
-		setCondition(&st, gen, batchv1alpha1.ConditionFailed, metav1.ConditionTrue, batchv1alpha1.ReasonWorkflowFailed, msg)
-		setCondition(&st, gen, batchv1alpha1.ConditionComplete, metav1.ConditionFalse, batchv1alpha1.ReasonWorkflowFailed, "")
-		setCondition(&st, gen, batchv1alpha1.ConditionProgressing, metav1.ConditionFalse, batchv1alpha1.ReasonFinished, msg)
-		setCondition(&st, gen, batchv1alpha1.ConditionReady, metav1.ConditionFalse, batchv1alpha1.ReasonWorkflowFailed, msg)
-		setCondition(&st, gen, batchv1alpha1.ConditionSuspended, metav1.ConditionFalse, batchv1alpha1.ReasonFinished, "")
-		if st.CompletionTime == nil {
-			t := metav1.NewTime(obs.now)
-			st.CompletionTime = &t
-		}
-		st.ObservedGeneration = gen
-		p.requeueAfter = 0
-
-	case finished(old.Phase):
+		planClosedWithoutResult(p, st, obs)
+	case finished(obs.job.Status.Phase):
 		// Nothing left to read: only a change to the job or its TTL brings it back.
 		p.requeueAfter = 0
 	}
+}
 
+// planInvalidSpec fails a job whose spec cannot become a workflow input.
+func planInvalidSpec(p *plan, st *batchv1alpha1.BatchJobStatus, obs observation) {
+	gen, msg := obs.job.Generation, obs.invalidSpec.Error()
+	st.Phase = batchv1alpha1.PhaseFailed
+	setCondition(st, gen, batchv1alpha1.ConditionFailed, metav1.ConditionTrue, batchv1alpha1.ReasonInvalidSpec, msg)
+	setCondition(st, gen, batchv1alpha1.ConditionReady, metav1.ConditionFalse, batchv1alpha1.ReasonInvalidSpec, msg)
+	setCondition(st, gen, batchv1alpha1.ConditionProgressing, metav1.ConditionFalse, batchv1alpha1.ReasonInvalidSpec, "the spec cannot run; fix it or create a new BatchJob")
+	setCondition(st, gen, batchv1alpha1.ConditionComplete, metav1.ConditionFalse, batchv1alpha1.ReasonInvalidSpec, "")
+	st.ObservedGeneration = gen
+	p.requeueAfter = 0
+}
+
+// planNotStarted starts the workflow: not started yet, or Temporal did not
+// answer the start.
+func planNotStarted(p *plan, st *batchv1alpha1.BatchJobStatus, obs observation) {
+	job, gen := obs.job, obs.job.Generation
+	if obs.temporalReason == "" {
+		in := obs.input
+		p.start = &in
+	}
+	st.Phase = batchv1alpha1.PhasePending
+	setCondition(st, gen, batchv1alpha1.ConditionComplete, metav1.ConditionFalse, batchv1alpha1.ReasonStarting, "")
+	setCondition(st, gen, batchv1alpha1.ConditionFailed, metav1.ConditionFalse, batchv1alpha1.ReasonStarting, "")
+	setCondition(st, gen, batchv1alpha1.ConditionSuspended, boolCondition(job.Spec.Suspend), batchv1alpha1.ReasonStarting, "")
+	setCondition(st, gen, batchv1alpha1.ConditionProgressing, metav1.ConditionTrue, batchv1alpha1.ReasonStarting, "starting the orchestrator workflow")
+	setCondition(st, gen, batchv1alpha1.ConditionReady, metav1.ConditionFalse, batchv1alpha1.ReasonStarting, "starting the orchestrator workflow")
+	p.requeueAfter = time.Second
+}
+
+// planProgress copies the orchestrator's report into status and sends the
+// desired state when the workflow runs an older generation of the spec.
+func planProgress(p *plan, st *batchv1alpha1.BatchJobStatus, obs observation, iv Intervals) {
+	job, gen, pr := obs.job, obs.job.Generation, obs.progress
+	applyProgress(st, *pr)
+	if pr.State == temporalbatch.StateRunning || pr.State == temporalbatch.StateSuspended {
+		if d, err := desiredState(job); err == nil && pr.Generation < gen {
+			p.sendDesired = &d
+		}
+	}
+	if pr.Generation >= gen || finished(st.Phase) {
+		st.ObservedGeneration = gen
+	}
+	setProgressConditions(st, obs, iv)
+	switch {
+	case finished(st.Phase):
+		p.requeueAfter = 0
+	case st.Phase == batchv1alpha1.PhaseSuspended && st.Pages.InFlight == 0 && p.sendDesired == nil:
+		p.requeueAfter = iv.Idle
+	}
+	if p.sendDesired != nil {
+		p.requeueAfter = time.Second
+	}
+}
+
+// planClosedWithoutResult fails a job whose workflow ended without a
+// Result (terminated, timed out).
+func planClosedWithoutResult(p *plan, st *batchv1alpha1.BatchJobStatus, obs observation) {
+	gen := obs.job.Generation
+	st.Phase = batchv1alpha1.PhaseFailed
+	msg := fmt.Sprintf("the orchestrator workflow ended without a result: %v", obs.endErr)
+	setCondition(st, gen, batchv1alpha1.ConditionFailed, metav1.ConditionTrue, batchv1alpha1.ReasonWorkflowFailed, msg)
+	setCondition(st, gen, batchv1alpha1.ConditionComplete, metav1.ConditionFalse, batchv1alpha1.ReasonWorkflowFailed, "")
+	setCondition(st, gen, batchv1alpha1.ConditionProgressing, metav1.ConditionFalse, batchv1alpha1.ReasonFinished, msg)
+	setCondition(st, gen, batchv1alpha1.ConditionReady, metav1.ConditionFalse, batchv1alpha1.ReasonWorkflowFailed, msg)
+	setCondition(st, gen, batchv1alpha1.ConditionSuspended, metav1.ConditionFalse, batchv1alpha1.ReasonFinished, "")
+	if st.CompletionTime == nil {
+		t := metav1.NewTime(obs.now)
+		st.CompletionTime = &t
+	}
+	st.ObservedGeneration = gen
+	p.requeueAfter = 0
+}
+
+// planRequeue settles the poll interval: soon after a re-drive, and
+// jittered.
+func planRequeue(p *plan, obs observation) {
 	if p.redrive != "" {
 		// Read the re-driven run soon: the status write that records the
 		// re-drive does not trigger a pass of its own (see jobChanged).
 		p.requeueAfter = time.Second
 	}
-	// Polls are jittered; the TTL below is a deadline and is not.
+	// Polls are jittered; the TTL (planTTL) is a deadline and is not.
 	p.requeueAfter = jittered(p.requeueAfter, obs.jitter)
-	if obs.temporalReason != "" {
-		setCondition(&st, gen, batchv1alpha1.ConditionReady, metav1.ConditionFalse, obs.temporalReason, obs.temporalMessage)
-		p.startWorkflow = false
-		p.sendDesired = nil
-	}
+}
 
-	if job.Spec.Worker != nil {
-		r := workerReplicas(job, st, obs.progress)
-		p.replicas = &r
-		st.Workers = obs.workers
-		if st.Workers == nil {
-			st.Workers = &batchv1alpha1.WorkerStatus{}
-		}
+// planTemporalTrouble makes no Temporal call when Temporal could not be
+// reached this pass, and says why on Ready.
+func planTemporalTrouble(p *plan, st *batchv1alpha1.BatchJobStatus, obs observation) {
+	if obs.temporalReason == "" {
+		return
 	}
+	setCondition(st, obs.job.Generation, batchv1alpha1.ConditionReady, metav1.ConditionFalse, obs.temporalReason, obs.temporalMessage)
+	p.start = nil
+	p.sendDesired = nil
+}
 
-	// TTL after finished.
-	if ttl := job.Spec.TTLSecondsAfterFinished; ttl != nil && finished(st.Phase) && st.CompletionTime != nil && p.redrive == "" {
-		left := st.CompletionTime.Add(time.Duration(*ttl) * time.Second).Sub(obs.now)
-		if left <= 0 {
-			p.deleteJob = true
-		} else if p.requeueAfter == 0 || left < p.requeueAfter {
-			p.requeueAfter = left
-		}
+// planWorkers sizes the worker Deployment, when the job has one.
+func planWorkers(p *plan, st *batchv1alpha1.BatchJobStatus, obs observation) {
+	if obs.job.Spec.Worker == nil {
+		return
 	}
+	r := workerReplicas(obs.job, *st, obs.progress)
+	p.replicas = &r
+	st.Workers = obs.workers
+	if st.Workers == nil {
+		st.Workers = &batchv1alpha1.WorkerStatus{}
+	}
+}
 
-	setKstatusConditions(&st, gen)
-	p.status = st
-	p.events = statusEvents(old, st)
-	return p
+// planTTL deletes a finished job once ttlSecondsAfterFinished passed, or
+// looks again when it will have. A re-drive keeps the job.
+func planTTL(p *plan, st batchv1alpha1.BatchJobStatus, obs observation) {
+	ttl := obs.job.Spec.TTLSecondsAfterFinished
+	if ttl == nil || !finished(st.Phase) || st.CompletionTime == nil || p.redrive != "" {
+		return
+	}
+	left := st.CompletionTime.Add(time.Duration(*ttl) * time.Second).Sub(obs.now)
+	if left <= 0 {
+		p.deleteJob = true
+	} else if p.requeueAfter == 0 || left < p.requeueAfter {
+		p.requeueAfter = left
+	}
+}
+
+// redrivenStatus is st once the orchestrator took the re-drive: a finished
+// job returns to Running, and the next pass reads the new run.
+func redrivenStatus(st batchv1alpha1.BatchJobStatus, redrive string, gen int64) batchv1alpha1.BatchJobStatus {
+	st = *st.DeepCopy()
+	st.LastRedrive = redrive
+	if finished(st.Phase) {
+		st.Phase, st.CompletionTime = batchv1alpha1.PhaseRunning, nil
+		setCondition(&st, gen, batchv1alpha1.ConditionProgressing, metav1.ConditionTrue, batchv1alpha1.ReasonRunning, "re-driven: failed pages run again")
+		setCondition(&st, gen, batchv1alpha1.ConditionFailed, metav1.ConditionFalse, batchv1alpha1.ReasonRunning, "")
+	}
+	return st
+}
+
+// temporalCalls is what the plan's Temporal calls did; execute fills it in.
+type temporalCalls struct {
+	// started is the new run, when the start succeeded.
+	started *batchv1alpha1.WorkflowRef
+	// redriven: the re-drive call succeeded.
+	redriven bool
+	// err is the call that failed; the calls after it were not made.
+	err error
+}
+
+// statusAfter is the status to write and its events, given what the
+// Temporal calls made in namespace did.
+func (p plan) statusAfter(job *batchv1alpha1.BatchJob, calls temporalCalls, namespace string) (batchv1alpha1.BatchJobStatus, []event) {
+	st := *p.status.DeepCopy()
+	switch {
+	case calls.redriven:
+		st = *p.statusAfterRedrive.DeepCopy()
+	case calls.started != nil:
+		st.Workflow = calls.started
+	}
+	if calls.err != nil {
+		temporalFailed(&st, job.Generation, calls.err, namespace)
+	}
+	if p.start == nil && p.redrive == "" {
+		return st, p.events
+	}
+	return st, statusEvents(job.Status, st)
+}
+
+// temporalFailed says on Ready why a Temporal call failed; an error that is
+// not about reaching Temporal reads as Temporal being unavailable.
+func temporalFailed(st *batchv1alpha1.BatchJobStatus, gen int64, err error, namespace string) {
+	reason, msg := temporalProblem(err, namespace)
+	if reason == "" {
+		reason, msg = batchv1alpha1.ReasonTemporalUnavailable, err.Error()
+	}
+	setCondition(st, gen, batchv1alpha1.ConditionReady, metav1.ConditionFalse, reason, msg)
 }
 
 // setKstatusConditions derives Reconciling and Stalled from the phase and

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/api/serviceerror"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -126,35 +127,39 @@ type wantCondition struct {
 	message string
 }
 
-func TestPlanJob(t *testing.T) {
-	running := progressFixture()
-	failedPage := func(pr *temporalbatch.Progress) {
-		pr.Pages.Failed = 2
-		pr.Recent = []temporalbatch.Failure{
-			{Page: 40, Item: "sku-991", Type: "InvalidRecord", Message: "price is negative", Time: planNow},
-			{Page: 17, Cursor: "c17", Type: "Timeout", Message: "page timed out", Time: planNow},
-		}
-		pr.ByType = map[string]int64{"Timeout": 2, "InvalidRecord": 1}
+// failedPage is a report with two pages failed for good, newest failure first.
+func failedPage(pr *temporalbatch.Progress) {
+	pr.Pages.Failed = 2
+	pr.Recent = []temporalbatch.Failure{
+		{Page: 40, Item: "sku-991", Type: "InvalidRecord", Message: "price is negative", Time: planNow},
+		{Page: 17, Cursor: "c17", Type: "Timeout", Message: "page timed out", Time: planNow},
 	}
+	pr.ByType = map[string]int64{"Timeout": 2, "InvalidRecord": 1}
+}
 
-	tests := []struct {
-		name string
-		obs  observation
+// planCase is one pass of planJob and what it must decide.
+type planCase struct {
+	name string
+	obs  observation
 
-		start      bool
-		phase      batchv1alpha1.BatchJobPhase
-		conditions map[string]wantCondition
-		// partialConditions: the pass rewrites only some conditions.
-		partialConditions bool
-		requeue           time.Duration
-		replicas          *int32
-		sendDesired       *temporalbatch.DesiredState
-		redrive           string
-		deleteJob         bool
-		// events as "Normal Reason" or "Warning Reason: message fragment".
-		events []string
-		check  func(t *testing.T, p plan)
-	}{
+	start      bool
+	phase      batchv1alpha1.BatchJobPhase
+	conditions map[string]wantCondition
+	// partialConditions: the pass rewrites only some conditions.
+	partialConditions bool
+	requeue           time.Duration
+	replicas          *int32
+	sendDesired       *temporalbatch.DesiredState
+	redrive           string
+	deleteJob         bool
+	// events as "Normal Reason" or "Warning Reason: message fragment".
+	events []string
+	check  func(t *testing.T, p plan)
+}
+
+// A job without a workflow yet: the plan starts one.
+func TestPlanNotStarted(t *testing.T) {
+	runPlanCases(t, []planCase{
 		{
 			name:  "new job: start the workflow",
 			obs:   observation{job: planJobFixture()},
@@ -177,34 +182,13 @@ func TestPlanJob(t *testing.T) {
 				batchv1alpha1.ConditionSuspended: {metav1.ConditionTrue, batchv1alpha1.ReasonStarting, ""},
 			},
 		},
-		{
-			name:  "new job with workers: replicas cover rampUp.from before the first progress",
-			obs:   observation{job: planJobFixture(withWorkers(2), withRampUp(3))},
-			start: true, phase: batchv1alpha1.PhasePending, requeue: time.Second, replicas: ptr[int32](2),
-		},
-		{
-			name:  "new job with workers and no ramp-up: replicas cover parallelism",
-			obs:   observation{job: planJobFixture(withWorkers(4))},
-			start: true, phase: batchv1alpha1.PhasePending, requeue: time.Second, replicas: ptr[int32](3),
-		},
-		{
-			name: "Temporal unreachable at start: no start, Ready says why",
-			obs: observation{job: planJobFixture(), temporalReason: batchv1alpha1.ReasonTemporalUnavailable,
-				temporalMessage: "Temporal does not answer: connection refused; retrying with backoff"},
-			start: false, phase: batchv1alpha1.PhasePending, requeue: time.Second,
-			conditions: map[string]wantCondition{
-				batchv1alpha1.ConditionReady: {metav1.ConditionFalse, batchv1alpha1.ReasonTemporalUnavailable, "connection refused"},
-			},
-		},
-		{
-			name: "Temporal namespace missing at start: no start, Ready says which",
-			obs: observation{job: planJobFixture(), temporalReason: batchv1alpha1.ReasonNamespaceNotFound,
-				temporalMessage: `Temporal namespace "default" does not exist`},
-			start: false, phase: batchv1alpha1.PhasePending, requeue: time.Second,
-			conditions: map[string]wantCondition{
-				batchv1alpha1.ConditionReady: {metav1.ConditionFalse, batchv1alpha1.ReasonNamespaceNotFound, `"default"`},
-			},
-		},
+	})
+}
+
+// A running workflow: progress into status, spec changes sent.
+func TestPlanRunning(t *testing.T) {
+	running := progressFixture()
+	runPlanCases(t, []planCase{
 		{
 			name:  "running: progress copied into status",
 			obs:   observation{job: started(planJobFixture()), progress: ptr(progressFixture(failedPage))},
@@ -242,29 +226,6 @@ func TestPlanJob(t *testing.T) {
 			}))},
 			phase: batchv1alpha1.PhaseRunning, requeue: 5 * time.Second,
 			check: func(t *testing.T, p plan) { require.Equal(t, "1234.6", p.status.ItemsPerSecond) },
-		},
-		{
-			name: "ramping up: Progressing says so, replicas follow effective parallelism",
-			obs: observation{job: started(planJobFixture(withWorkers(4), withRampUp(2))), progress: ptr(progressFixture(func(pr *temporalbatch.Progress) {
-				pr.Parallelism = temporalbatch.ParallelismStatus{Desired: 10, Effective: 5, MaxAchieved: 5}
-				pr.Pages.InFlight = 5
-			}))},
-			phase: batchv1alpha1.PhaseRunning, requeue: 5 * time.Second, replicas: ptr[int32](2),
-			conditions: map[string]wantCondition{
-				batchv1alpha1.ConditionProgressing: {metav1.ConditionTrue, batchv1alpha1.ReasonRampingUp, ""},
-				batchv1alpha1.ConditionReady:       {metav1.ConditionTrue, batchv1alpha1.ReasonAccepted, ""},
-			},
-		},
-		{
-			name: "replicas are ceil(effective / pagesPerPod)",
-			obs: observation{job: started(planJobFixture(withWorkers(4))), progress: ptr(progressFixture(func(pr *temporalbatch.Progress) {
-				pr.Parallelism = temporalbatch.ParallelismStatus{Desired: 9, Effective: 9, MaxAchieved: 9}
-				pr.Pages.InFlight = 9
-			})), workers: &batchv1alpha1.WorkerStatus{Replicas: 3, ReadyReplicas: 2}},
-			phase: batchv1alpha1.PhaseRunning, requeue: 5 * time.Second, replicas: ptr[int32](3),
-			check: func(t *testing.T, p plan) {
-				require.Equal(t, &batchv1alpha1.WorkerStatus{Replicas: 3, ReadyReplicas: 2}, p.status.Workers)
-			},
 		},
 		{
 			name: "spec changed, not yet applied: send the desired state",
@@ -314,42 +275,6 @@ func TestPlanJob(t *testing.T) {
 			check: func(t *testing.T, p plan) { require.Equal(t, int64(3), p.status.ObservedGeneration) },
 		},
 		{
-			name: "suspended and drained: idle polling, no workers",
-			obs: observation{
-				job: reported(planJobFixture(withWorkers(2), withGeneration(2), func(j *batchv1alpha1.BatchJob) { j.Spec.Suspend = true }),
-					progressFixture()),
-				progress: ptr(progressFixture(func(pr *temporalbatch.Progress) {
-					pr.State, pr.Generation = temporalbatch.StateSuspended, 2
-					pr.Parallelism.Effective, pr.Pages.InFlight = 0, 0
-				})),
-			},
-			phase: batchv1alpha1.PhaseSuspended, requeue: 2 * time.Minute, replicas: ptr[int32](0),
-			conditions: map[string]wantCondition{
-				batchv1alpha1.ConditionSuspended:   {metav1.ConditionTrue, batchv1alpha1.ReasonSuspended, "no new pages start"},
-				batchv1alpha1.ConditionProgressing: {metav1.ConditionFalse, batchv1alpha1.ReasonSuspended, ""},
-				batchv1alpha1.ConditionReady:       {metav1.ConditionTrue, batchv1alpha1.ReasonAccepted, ""},
-				batchv1alpha1.ConditionComplete:    {metav1.ConditionFalse, batchv1alpha1.ReasonSuspended, ""},
-				batchv1alpha1.ConditionFailed:      {metav1.ConditionFalse, batchv1alpha1.ReasonSuspended, ""},
-			},
-			events: []string{"Normal Suspended"},
-		},
-		{
-			name: "suspended with pages in flight: workers stay for them",
-			obs: observation{
-				job: reported(planJobFixture(withWorkers(2), withGeneration(2), func(j *batchv1alpha1.BatchJob) { j.Spec.Suspend = true }),
-					progressFixture()),
-				progress: ptr(progressFixture(func(pr *temporalbatch.Progress) {
-					pr.State, pr.Generation = temporalbatch.StateSuspended, 2
-					pr.Parallelism.Effective, pr.Pages.InFlight = 0, 5
-				})),
-			},
-			phase: batchv1alpha1.PhaseSuspended, requeue: 5 * time.Second, replicas: ptr[int32](3),
-			conditions: map[string]wantCondition{
-				batchv1alpha1.ConditionSuspended: {metav1.ConditionTrue, batchv1alpha1.ReasonSuspended, "5 pages in flight finish"},
-			},
-			events: []string{"Normal Suspended"},
-		},
-		{
 			name: "resumed",
 			obs: observation{
 				job: reported(planJobFixture(withGeneration(3)), progressFixture(func(pr *temporalbatch.Progress) {
@@ -386,6 +311,87 @@ func TestPlanJob(t *testing.T) {
 			phase: batchv1alpha1.PhaseRunning, requeue: 5 * time.Second,
 			events: nil,
 		},
+		{
+			name: "stalled: no page completed for longer than the stall period",
+			obs: observation{job: reported(planJobFixture(), running), progress: ptr(progressFixture(func(pr *temporalbatch.Progress) {
+				pr.LastProgressTime = planNow.Add(-11 * time.Minute)
+				pr.Pages.Pending = 3
+			}))},
+			phase: batchv1alpha1.PhaseRunning, requeue: 5 * time.Second,
+			conditions: map[string]wantCondition{
+				batchv1alpha1.ConditionProgressing: {metav1.ConditionFalse, batchv1alpha1.ReasonStalled, "no page completed for 10m0s"},
+			},
+		},
+		{
+			name: "stalled: no page completed since the start",
+			obs: observation{job: reported(planJobFixture(), running), progress: ptr(progressFixture(func(pr *temporalbatch.Progress) {
+				pr.LastProgressTime = time.Time{}
+				pr.StartTime = planNow.Add(-11 * time.Minute)
+			}))},
+			phase: batchv1alpha1.PhaseRunning, requeue: 5 * time.Second,
+			conditions: map[string]wantCondition{
+				batchv1alpha1.ConditionProgressing: {metav1.ConditionFalse, batchv1alpha1.ReasonStalled, ""},
+			},
+		},
+		{
+			name: "slow but not stalled",
+			obs: observation{job: reported(planJobFixture(), running), progress: ptr(progressFixture(func(pr *temporalbatch.Progress) {
+				pr.LastProgressTime = planNow.Add(-9 * time.Minute)
+			}))},
+			phase: batchv1alpha1.PhaseRunning, requeue: 5 * time.Second,
+			conditions: map[string]wantCondition{
+				batchv1alpha1.ConditionProgressing: {metav1.ConditionTrue, batchv1alpha1.ReasonRunning, ""},
+			},
+		},
+	})
+}
+
+// A suspended job polls slowly once its pages drained.
+func TestPlanSuspended(t *testing.T) {
+	runPlanCases(t, []planCase{
+		{
+			name: "suspended and drained: idle polling, no workers",
+			obs: observation{
+				job: reported(planJobFixture(withWorkers(2), withGeneration(2), func(j *batchv1alpha1.BatchJob) { j.Spec.Suspend = true }),
+					progressFixture()),
+				progress: ptr(progressFixture(func(pr *temporalbatch.Progress) {
+					pr.State, pr.Generation = temporalbatch.StateSuspended, 2
+					pr.Parallelism.Effective, pr.Pages.InFlight = 0, 0
+				})),
+			},
+			phase: batchv1alpha1.PhaseSuspended, requeue: 2 * time.Minute, replicas: ptr[int32](0),
+			conditions: map[string]wantCondition{
+				batchv1alpha1.ConditionSuspended:   {metav1.ConditionTrue, batchv1alpha1.ReasonSuspended, "no new pages start"},
+				batchv1alpha1.ConditionProgressing: {metav1.ConditionFalse, batchv1alpha1.ReasonSuspended, ""},
+				batchv1alpha1.ConditionReady:       {metav1.ConditionTrue, batchv1alpha1.ReasonAccepted, ""},
+				batchv1alpha1.ConditionComplete:    {metav1.ConditionFalse, batchv1alpha1.ReasonSuspended, ""},
+				batchv1alpha1.ConditionFailed:      {metav1.ConditionFalse, batchv1alpha1.ReasonSuspended, ""},
+			},
+			events: []string{"Normal Suspended"},
+		},
+		{
+			name: "suspended with pages in flight: workers stay for them",
+			obs: observation{
+				job: reported(planJobFixture(withWorkers(2), withGeneration(2), func(j *batchv1alpha1.BatchJob) { j.Spec.Suspend = true }),
+					progressFixture()),
+				progress: ptr(progressFixture(func(pr *temporalbatch.Progress) {
+					pr.State, pr.Generation = temporalbatch.StateSuspended, 2
+					pr.Parallelism.Effective, pr.Pages.InFlight = 0, 5
+				})),
+			},
+			phase: batchv1alpha1.PhaseSuspended, requeue: 5 * time.Second, replicas: ptr[int32](3),
+			conditions: map[string]wantCondition{
+				batchv1alpha1.ConditionSuspended: {metav1.ConditionTrue, batchv1alpha1.ReasonSuspended, "5 pages in flight finish"},
+			},
+			events: []string{"Normal Suspended"},
+		},
+	})
+}
+
+// A finished workflow: the end state, no workers, no more polling.
+func TestPlanFinished(t *testing.T) {
+	running := progressFixture()
+	runPlanCases(t, []planCase{
 		{
 			name: "succeeded: Complete, no workers, no more polling",
 			obs: observation{
@@ -495,37 +501,18 @@ func TestPlanJob(t *testing.T) {
 			},
 		},
 		{
-			name: "stalled: no page completed for longer than the stall period",
-			obs: observation{job: reported(planJobFixture(), running), progress: ptr(progressFixture(func(pr *temporalbatch.Progress) {
-				pr.LastProgressTime = planNow.Add(-11 * time.Minute)
-				pr.Pages.Pending = 3
-			}))},
-			phase: batchv1alpha1.PhaseRunning, requeue: 5 * time.Second,
-			conditions: map[string]wantCondition{
-				batchv1alpha1.ConditionProgressing: {metav1.ConditionFalse, batchv1alpha1.ReasonStalled, "no page completed for 10m0s"},
-			},
+			name: "finished without TTL, nothing more to read: no polling",
+			obs: observation{job: reported(planJobFixture(withWorkers(2)),
+				progressFixture(ended(temporalbatch.StateSucceeded, temporalbatch.ReasonCompleted, "", time.Hour)))},
+			phase: batchv1alpha1.PhaseSucceeded, requeue: 0, replicas: ptr[int32](0),
 		},
-		{
-			name: "stalled: no page completed since the start",
-			obs: observation{job: reported(planJobFixture(), running), progress: ptr(progressFixture(func(pr *temporalbatch.Progress) {
-				pr.LastProgressTime = time.Time{}
-				pr.StartTime = planNow.Add(-11 * time.Minute)
-			}))},
-			phase: batchv1alpha1.PhaseRunning, requeue: 5 * time.Second,
-			conditions: map[string]wantCondition{
-				batchv1alpha1.ConditionProgressing: {metav1.ConditionFalse, batchv1alpha1.ReasonStalled, ""},
-			},
-		},
-		{
-			name: "slow but not stalled",
-			obs: observation{job: reported(planJobFixture(), running), progress: ptr(progressFixture(func(pr *temporalbatch.Progress) {
-				pr.LastProgressTime = planNow.Add(-9 * time.Minute)
-			}))},
-			phase: batchv1alpha1.PhaseRunning, requeue: 5 * time.Second,
-			conditions: map[string]wantCondition{
-				batchv1alpha1.ConditionProgressing: {metav1.ConditionTrue, batchv1alpha1.ReasonRunning, ""},
-			},
-		},
+	})
+}
+
+// A new re-drive annotation is asked of a started workflow once.
+func TestPlanRedrive(t *testing.T) {
+	running := progressFixture()
+	runPlanCases(t, []planCase{
 		{
 			name: "re-drive asked with a new value",
 			obs: observation{
@@ -574,6 +561,64 @@ func TestPlanJob(t *testing.T) {
 				temporalReason: batchv1alpha1.ReasonTemporalUnavailable, temporalMessage: "Temporal does not answer"},
 			phase: batchv1alpha1.PhaseRunning, requeue: 5 * time.Second, redrive: "", partialConditions: true,
 		},
+	})
+}
+
+// A spec that cannot become a workflow input fails the job.
+func TestPlanInvalidSpec(t *testing.T) {
+	running := progressFixture()
+	runPlanCases(t, []planCase{
+		{
+			name: "invalid spec: Failed InvalidSpec, nothing started",
+			obs: observation{job: planJobFixture(withWorkers(2)),
+				invalidSpec: errors.New(`spec.rateLimit.pagesPerSecond is "fast": use a decimal such as "2" or "0.5"`)},
+			start: false, phase: batchv1alpha1.PhaseFailed, requeue: 0, replicas: ptr[int32](0),
+			conditions: map[string]wantCondition{
+				batchv1alpha1.ConditionFailed:      {metav1.ConditionTrue, batchv1alpha1.ReasonInvalidSpec, "spec.rateLimit.pagesPerSecond"},
+				batchv1alpha1.ConditionReady:       {metav1.ConditionFalse, batchv1alpha1.ReasonInvalidSpec, "spec.rateLimit.pagesPerSecond"},
+				batchv1alpha1.ConditionProgressing: {metav1.ConditionFalse, batchv1alpha1.ReasonInvalidSpec, ""},
+				batchv1alpha1.ConditionComplete:    {metav1.ConditionFalse, batchv1alpha1.ReasonInvalidSpec, ""},
+			},
+			partialConditions: true,
+			events:            []string{"Warning Failed: InvalidSpec: spec.rateLimit.pagesPerSecond"},
+		},
+		{
+			name: "invalid spec on a running job: no desired state sent, no re-drive",
+			obs: observation{
+				job:         reported(planJobFixture(withRedrive("r1"), withGeneration(2)), running),
+				invalidSpec: errors.New("rampUp.from is 20: use 1..parallelism (10)"),
+			},
+			phase: batchv1alpha1.PhaseFailed, requeue: 0, redrive: "",
+			conditions: map[string]wantCondition{
+				batchv1alpha1.ConditionFailed: {metav1.ConditionTrue, batchv1alpha1.ReasonInvalidSpec, "rampUp.from"},
+			},
+			events: []string{"Warning Failed: InvalidSpec: rampUp.from"},
+			check:  func(t *testing.T, p plan) { require.Equal(t, int64(2), p.status.ObservedGeneration) },
+		},
+	})
+}
+
+// Temporal out of reach: no calls, status kept, Ready says why.
+func TestPlanTemporalUnavailable(t *testing.T) {
+	runPlanCases(t, []planCase{
+		{
+			name: "Temporal unreachable at start: no start, Ready says why",
+			obs: observation{job: planJobFixture(), temporalReason: batchv1alpha1.ReasonTemporalUnavailable,
+				temporalMessage: "Temporal does not answer: connection refused; retrying with backoff"},
+			start: false, phase: batchv1alpha1.PhasePending, requeue: time.Second,
+			conditions: map[string]wantCondition{
+				batchv1alpha1.ConditionReady: {metav1.ConditionFalse, batchv1alpha1.ReasonTemporalUnavailable, "connection refused"},
+			},
+		},
+		{
+			name: "Temporal namespace missing at start: no start, Ready says which",
+			obs: observation{job: planJobFixture(), temporalReason: batchv1alpha1.ReasonNamespaceNotFound,
+				temporalMessage: `Temporal namespace "default" does not exist`},
+			start: false, phase: batchv1alpha1.PhasePending, requeue: time.Second,
+			conditions: map[string]wantCondition{
+				batchv1alpha1.ConditionReady: {metav1.ConditionFalse, batchv1alpha1.ReasonNamespaceNotFound, `"default"`},
+			},
+		},
 		{
 			name: "Temporal unreachable while running: status kept, workers kept",
 			obs: observation{
@@ -601,6 +646,13 @@ func TestPlanJob(t *testing.T) {
 				batchv1alpha1.ConditionReady: {metav1.ConditionFalse, batchv1alpha1.ReasonTemporalUnavailable, ""},
 			},
 		},
+	})
+}
+
+// ttlSecondsAfterFinished deletes a finished job, or looks again then.
+func TestPlanTTL(t *testing.T) {
+	running := progressFixture()
+	runPlanCases(t, []planCase{
 		{
 			name: "TTL: finished long ago, progress read this pass: delete",
 			obs: observation{
@@ -632,46 +684,56 @@ func TestPlanJob(t *testing.T) {
 			phase: batchv1alpha1.PhaseFailed, requeue: 50 * time.Minute,
 		},
 		{
-			name: "finished without TTL, nothing more to read: no polling",
-			obs: observation{job: reported(planJobFixture(withWorkers(2)),
-				progressFixture(ended(temporalbatch.StateSucceeded, temporalbatch.ReasonCompleted, "", time.Hour)))},
-			phase: batchv1alpha1.PhaseSucceeded, requeue: 0, replicas: ptr[int32](0),
-		},
-		{
 			name:  "TTL: closed without a result just now: look again after the TTL",
 			obs:   observation{job: reported(planJobFixture(withTTL(600)), running), closedWithoutResult: true, endErr: errors.New("timed out")},
 			phase: batchv1alpha1.PhaseFailed, requeue: 10 * time.Minute,
 			events: []string{"Warning Failed: WorkflowFailed"},
 		},
-		{
-			name: "invalid spec: Failed InvalidSpec, nothing started",
-			obs: observation{job: planJobFixture(withWorkers(2)),
-				invalidSpec: errors.New(`spec.rateLimit.pagesPerSecond is "fast": use a decimal such as "2" or "0.5"`)},
-			start: false, phase: batchv1alpha1.PhaseFailed, requeue: 0, replicas: ptr[int32](0),
-			conditions: map[string]wantCondition{
-				batchv1alpha1.ConditionFailed:      {metav1.ConditionTrue, batchv1alpha1.ReasonInvalidSpec, "spec.rateLimit.pagesPerSecond"},
-				batchv1alpha1.ConditionReady:       {metav1.ConditionFalse, batchv1alpha1.ReasonInvalidSpec, "spec.rateLimit.pagesPerSecond"},
-				batchv1alpha1.ConditionProgressing: {metav1.ConditionFalse, batchv1alpha1.ReasonInvalidSpec, ""},
-				batchv1alpha1.ConditionComplete:    {metav1.ConditionFalse, batchv1alpha1.ReasonInvalidSpec, ""},
-			},
-			partialConditions: true,
-			events:            []string{"Warning Failed: InvalidSpec: spec.rateLimit.pagesPerSecond"},
-		},
-		{
-			name: "invalid spec on a running job: no desired state sent, no re-drive",
-			obs: observation{
-				job:         reported(planJobFixture(withRedrive("r1"), withGeneration(2)), running),
-				invalidSpec: errors.New("rampUp.from is 20: use 1..parallelism (10)"),
-			},
-			phase: batchv1alpha1.PhaseFailed, requeue: 0, redrive: "",
-			conditions: map[string]wantCondition{
-				batchv1alpha1.ConditionFailed: {metav1.ConditionTrue, batchv1alpha1.ReasonInvalidSpec, "rampUp.from"},
-			},
-			events: []string{"Warning Failed: InvalidSpec: rampUp.from"},
-			check:  func(t *testing.T, p plan) { require.Equal(t, int64(2), p.status.ObservedGeneration) },
-		},
-	}
+	})
+}
 
+// The worker Deployment follows the pages allowed to run.
+func TestPlanWorkers(t *testing.T) {
+	runPlanCases(t, []planCase{
+		{
+			name:  "new job with workers: replicas cover rampUp.from before the first progress",
+			obs:   observation{job: planJobFixture(withWorkers(2), withRampUp(3))},
+			start: true, phase: batchv1alpha1.PhasePending, requeue: time.Second, replicas: ptr[int32](2),
+		},
+		{
+			name:  "new job with workers and no ramp-up: replicas cover parallelism",
+			obs:   observation{job: planJobFixture(withWorkers(4))},
+			start: true, phase: batchv1alpha1.PhasePending, requeue: time.Second, replicas: ptr[int32](3),
+		},
+		{
+			name: "ramping up: Progressing says so, replicas follow effective parallelism",
+			obs: observation{job: started(planJobFixture(withWorkers(4), withRampUp(2))), progress: ptr(progressFixture(func(pr *temporalbatch.Progress) {
+				pr.Parallelism = temporalbatch.ParallelismStatus{Desired: 10, Effective: 5, MaxAchieved: 5}
+				pr.Pages.InFlight = 5
+			}))},
+			phase: batchv1alpha1.PhaseRunning, requeue: 5 * time.Second, replicas: ptr[int32](2),
+			conditions: map[string]wantCondition{
+				batchv1alpha1.ConditionProgressing: {metav1.ConditionTrue, batchv1alpha1.ReasonRampingUp, ""},
+				batchv1alpha1.ConditionReady:       {metav1.ConditionTrue, batchv1alpha1.ReasonAccepted, ""},
+			},
+		},
+		{
+			name: "replicas are ceil(effective / pagesPerPod)",
+			obs: observation{job: started(planJobFixture(withWorkers(4))), progress: ptr(progressFixture(func(pr *temporalbatch.Progress) {
+				pr.Parallelism = temporalbatch.ParallelismStatus{Desired: 9, Effective: 9, MaxAchieved: 9}
+				pr.Pages.InFlight = 9
+			})), workers: &batchv1alpha1.WorkerStatus{Replicas: 3, ReadyReplicas: 2}},
+			phase: batchv1alpha1.PhaseRunning, requeue: 5 * time.Second, replicas: ptr[int32](3),
+			check: func(t *testing.T, p plan) {
+				require.Equal(t, &batchv1alpha1.WorkerStatus{Replicas: 3, ReadyReplicas: 2}, p.status.Workers)
+			},
+		},
+	})
+}
+
+// runPlanCases runs planJob on each case's observation at planNow.
+func runPlanCases(t *testing.T, tests []planCase) {
+	t.Helper()
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.obs.now = planNow
@@ -679,7 +741,11 @@ func TestPlanJob(t *testing.T) {
 			p := planJob(tc.obs, planIntervals)
 			require.Equal(t, before, tc.obs.job, "planJob must not change the job it observed")
 
-			require.Equal(t, tc.start, p.startWorkflow, "startWorkflow")
+			require.Equal(t, tc.start, p.start != nil, "start")
+			if p.start != nil {
+				require.Equal(t, tc.obs.input, *p.start, "the start takes the input built in observe")
+			}
+			require.Equal(t, tc.redrive != "", p.statusAfterRedrive != nil, "statusAfterRedrive goes with a re-drive")
 			require.Equal(t, tc.phase, p.status.Phase, "phase")
 			require.Equal(t, tc.requeue, p.requeueAfter, "requeueAfter")
 			require.Equal(t, tc.sendDesired, p.sendDesired, "sendDesired")
@@ -719,6 +785,145 @@ func TestPlanJob(t *testing.T) {
 			}
 		})
 	}
+}
+
+// statusAfter picks the status to write by what the Temporal calls did; the
+// plan's own status stays as planned.
+func TestPlanStatusAfter(t *testing.T) {
+	failed := progressFixture(ended(temporalbatch.StateFailed, temporalbatch.ReasonPagesFailed, "2 pages failed", time.Minute))
+	changed := started(planJobFixture(withGeneration(2), func(j *batchv1alpha1.BatchJob) { j.Spec.Parallelism = ptr[int32](20) }))
+	ref := &batchv1alpha1.WorkflowRef{Namespace: "batch", ID: "batchjob/shop/inflate-prices/7d3c2a10-5b1f-4f0e-9a52-1c2d3e4f5a6b", RunID: "run-2"}
+	tests := []struct {
+		name  string
+		obs   observation
+		calls temporalCalls
+
+		phase batchv1alpha1.BatchJobPhase
+		// workflow is the reference written; the job's own when nil.
+		workflow    *batchv1alpha1.WorkflowRef
+		lastRedrive string
+		conditions  map[string]wantCondition
+		// events as in planCase.
+		events []string
+		check  func(t *testing.T, st batchv1alpha1.BatchJobStatus)
+	}{
+		{
+			name:  "started: the run is recorded, Started",
+			obs:   observation{job: planJobFixture()},
+			calls: temporalCalls{started: ref},
+			phase: batchv1alpha1.PhasePending, workflow: ref,
+			conditions: map[string]wantCondition{
+				batchv1alpha1.ConditionReady: {metav1.ConditionFalse, batchv1alpha1.ReasonStarting, ""},
+			},
+			events: []string{"Normal Started: started orchestrator workflow " + ref.ID},
+		},
+		{
+			name:  "start failed, Temporal unavailable: Ready says so, nothing started",
+			obs:   observation{job: planJobFixture()},
+			calls: temporalCalls{err: serviceerror.NewUnavailable("connection refused")},
+			phase: batchv1alpha1.PhasePending,
+			conditions: map[string]wantCondition{
+				batchv1alpha1.ConditionReady: {metav1.ConditionFalse, batchv1alpha1.ReasonTemporalUnavailable, "connection refused"},
+			},
+		},
+		{
+			name:  "desired state not sent, namespace missing: Ready names it",
+			obs:   observation{job: changed, progress: ptr(progressFixture())},
+			calls: temporalCalls{err: serviceerror.NewNamespaceNotFound("batch")},
+			phase: batchv1alpha1.PhaseRunning,
+			conditions: map[string]wantCondition{
+				batchv1alpha1.ConditionReady: {metav1.ConditionFalse, batchv1alpha1.ReasonNamespaceNotFound, `"batch"`},
+			},
+		},
+		{
+			name:  "a call failed for another reason: Ready carries the error as unavailable",
+			obs:   observation{job: changed, progress: ptr(progressFixture())},
+			calls: temporalCalls{err: errors.New("workflow not found")},
+			phase: batchv1alpha1.PhaseRunning,
+			conditions: map[string]wantCondition{
+				batchv1alpha1.ConditionReady: {metav1.ConditionFalse, batchv1alpha1.ReasonTemporalUnavailable, "workflow not found"},
+			},
+		},
+		{
+			name:  "re-drive of a failed job taken: Running again, Redriven",
+			obs:   observation{job: reported(planJobFixture(withRedrive("r1")), failed), progress: &failed},
+			calls: temporalCalls{redriven: true},
+			phase: batchv1alpha1.PhaseRunning, lastRedrive: "r1",
+			conditions: map[string]wantCondition{
+				batchv1alpha1.ConditionProgressing: {metav1.ConditionTrue, batchv1alpha1.ReasonRunning, "re-driven: failed pages run again"},
+				batchv1alpha1.ConditionFailed:      {metav1.ConditionFalse, batchv1alpha1.ReasonRunning, ""},
+			},
+			events: []string{`Normal Redriven: re-drive "r1": failed pages run again`},
+			check: func(t *testing.T, st batchv1alpha1.BatchJobStatus) {
+				require.Nil(t, st.CompletionTime, "a running job has no completion time")
+			},
+		},
+		{
+			name:  "re-drive of a running job taken: only lastRedrive changes",
+			obs:   observation{job: reported(planJobFixture(withRedrive("r1")), progressFixture()), progress: ptr(progressFixture())},
+			calls: temporalCalls{redriven: true},
+			phase: batchv1alpha1.PhaseRunning, lastRedrive: "r1",
+			conditions: map[string]wantCondition{
+				batchv1alpha1.ConditionProgressing: {metav1.ConditionTrue, batchv1alpha1.ReasonRunning, "120 pages completed"},
+			},
+		},
+		{
+			name:  "re-drive call failed: still failed, Ready says why",
+			obs:   observation{job: reported(planJobFixture(withRedrive("r1")), failed), progress: &failed},
+			calls: temporalCalls{err: serviceerror.NewUnavailable("connection refused")},
+			phase: batchv1alpha1.PhaseFailed,
+			conditions: map[string]wantCondition{
+				batchv1alpha1.ConditionReady:  {metav1.ConditionFalse, batchv1alpha1.ReasonTemporalUnavailable, "connection refused"},
+				batchv1alpha1.ConditionFailed: {metav1.ConditionTrue, batchv1alpha1.ReasonPagesFailed, ""},
+			},
+			check: func(t *testing.T, st batchv1alpha1.BatchJobStatus) {
+				require.NotNil(t, st.CompletionTime)
+			},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.obs.now = planNow
+			p := planJob(tc.obs, planIntervals)
+			planned := p.status.DeepCopy()
+			st, evs := p.statusAfter(tc.obs.job, tc.calls, "batch")
+			require.Equal(t, planned, &p.status, "statusAfter must not change the planned status")
+
+			require.Equal(t, tc.phase, st.Phase, "phase")
+			wantWorkflow := tc.workflow
+			if wantWorkflow == nil {
+				wantWorkflow = tc.obs.job.Status.Workflow
+			}
+			require.Equal(t, wantWorkflow, st.Workflow, "workflow")
+			require.Equal(t, tc.lastRedrive, st.LastRedrive, "lastRedrive")
+			requireConditions(t, st, tc.obs.job.Generation, true)
+			for typ, want := range tc.conditions {
+				c := meta.FindStatusCondition(st.Conditions, typ)
+				require.NotNil(t, c, "condition %s", typ)
+				require.Equal(t, want.status, c.Status, "condition %s status", typ)
+				require.Equal(t, want.reason, c.Reason, "condition %s reason", typ)
+				require.Contains(t, c.Message, want.message, "condition %s message", typ)
+			}
+			require.Len(t, evs, len(tc.events), "events: %v", evs)
+			for i, want := range tc.events {
+				typ := "Normal"
+				if evs[i].warning {
+					typ = "Warning"
+				}
+				require.Contains(t, fmt.Sprintf("%s %s: %s", typ, evs[i].reason, evs[i].message), want, "event %d", i)
+			}
+			if tc.check != nil {
+				tc.check(t, st)
+			}
+		})
+	}
+
+	// Without calls the plan's status and events go out as planned.
+	pr := progressFixture(failedPage)
+	p := planJob(observation{job: started(planJobFixture()), now: planNow, progress: &pr}, planIntervals)
+	st, evs := p.statusAfter(started(planJobFixture()), temporalCalls{}, "batch")
+	require.Equal(t, p.status, st)
+	require.Equal(t, p.events, evs)
 }
 
 // requireConditions checks that every condition carries the generation and,

@@ -1,7 +1,6 @@
 package controller
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -11,34 +10,12 @@ import (
 	"strings"
 	"time"
 
-	"go.temporal.io/api/serviceerror"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	batchv1alpha1 "github.com/temporal-batch/temporal-batch/api/v1alpha1"
 	"github.com/temporal-batch/temporal-batch/internal/temporalbatch"
 	"github.com/temporal-batch/temporal-batch/pkg/processor"
 )
-
-// Orchestrator is what the controller needs of Temporal: the calls of
-// temporalbatch.Client, each safe to repeat.
-type Orchestrator interface {
-	Start(ctx context.Context, in temporalbatch.Input) (runID string, err error)
-	SetDesiredState(ctx context.Context, workflowID string, d temporalbatch.DesiredState) error
-	// RunningProgress fails with temporalbatch.ErrClosed once the workflow
-	// has closed; Outcome then tells how it ended.
-	RunningProgress(ctx context.Context, workflowID string) (temporalbatch.Progress, error)
-	Outcome(ctx context.Context, workflowID string) (res temporalbatch.Result, closed bool, endErr error, err error)
-	Redrive(ctx context.Context, workflowID, redriveID string) error
-	Cancel(ctx context.Context, workflowID string) error
-	Terminate(ctx context.Context, workflowID, reason string) error
-}
-
-var _ Orchestrator = (*temporalbatch.Client)(nil)
-
-// workflowID is the orchestrator workflow ID of a job.
-func workflowID(job *batchv1alpha1.BatchJob) string {
-	return temporalbatch.WorkflowID(job.Namespace, job.Name, string(job.UID))
-}
 
 // orchestratorInput turns a job's spec into the workflow's input.
 func orchestratorInput(job *batchv1alpha1.BatchJob) (temporalbatch.Input, error) {
@@ -173,19 +150,4 @@ func parseDecimal(field, s string) (float64, error) {
 		return 0, fmt.Errorf("%s is %q: use a decimal such as \"2\" or \"0.5\"", field, s)
 	}
 	return v, nil
-}
-
-// temporalProblem classifies an error from Temporal into a condition reason
-// and message, or returns "" when it is not about reaching Temporal.
-func temporalProblem(err error, namespace string) (reason, message string) {
-	var nsNotFound *serviceerror.NamespaceNotFound
-	var unavailable *serviceerror.Unavailable
-	var deadline *serviceerror.DeadlineExceeded
-	switch {
-	case errors.As(err, &nsNotFound):
-		return batchv1alpha1.ReasonNamespaceNotFound, fmt.Sprintf("Temporal namespace %q does not exist: create it (temporal operator namespace create %s) or point the operator at another", namespace, namespace)
-	case errors.As(err, &unavailable), errors.As(err, &deadline), errors.Is(err, context.DeadlineExceeded):
-		return batchv1alpha1.ReasonTemporalUnavailable, fmt.Sprintf("Temporal does not answer: %v; retrying with backoff", err)
-	}
-	return "", ""
 }
