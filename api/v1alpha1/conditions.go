@@ -56,6 +56,10 @@ const (
 	ReasonResumed = "Resumed"
 	// ReasonStalled: pages are pending but none completed for a while.
 	ReasonStalled = "Stalled"
+	// ReasonFinishing: the orchestrator reached its end state and its
+	// workflow has not closed yet: in-flight pages are being cancelled or
+	// failures are on their way to the failure handler.
+	ReasonFinishing = "Finishing"
 	// ReasonFinished: the job finished (see Complete or Failed).
 	ReasonFinished = "Finished"
 	// ReasonTemporalUnavailable: the Temporal server does not answer.

@@ -53,7 +53,7 @@ func run(args []string) error {
 	dur(&o.Intervals.Idle, "idle-poll-interval", "TEMPORAL_BATCH_IDLE_POLL_INTERVAL", controller.DefaultIntervals.Idle, "how often progress is read while a job is suspended and drained")
 	dur(&o.Intervals.Stall, "stall-after", "TEMPORAL_BATCH_STALL_AFTER", controller.DefaultIntervals.Stall, "a job with pages waiting but none completed for this long is Stalled")
 	dur(&o.ReconcileTimeout, "reconcile-timeout", "TEMPORAL_BATCH_RECONCILE_TIMEOUT", 30*time.Second, "time limit of one reconcile pass")
-	fs.IntVar(&o.MaxConcurrentReconciles, "max-concurrent-reconciles", 4, "jobs reconciled at once")
+	fs.IntVar(&o.MaxConcurrentReconciles, "max-concurrent-reconciles", 16, "jobs reconciled at once (a pass mostly waits on the API server or Temporal)")
 	str(&watch, "watch-namespaces", "WATCH_NAMESPACES", "", "comma-separated namespaces to watch; empty watches all")
 	str(&o.MetricsAddr, "metrics-bind-address", "METRICS_BIND_ADDRESS", ":8080", "metrics endpoint address; 0 disables it")
 	str(&o.ProbeAddr, "health-probe-bind-address", "HEALTH_PROBE_BIND_ADDRESS", ":8081", "health and readiness probe address")

@@ -178,6 +178,9 @@ func writeFailures(out io.Writer, f *batchv1alpha1.FailureStatus, now time.Time)
 		fmt.Fprintf(w, "  %s\t%s\n", t, count(f.ByType[t]))
 	}
 	_ = w.Flush()
+	if f.HandlerDropped > 0 {
+		fmt.Fprintf(out, "Failure handler: %s failures not accepted within spec.failurePolicy.handlerTimeout\n", count(f.HandlerDropped))
+	}
 	if len(f.Recent) == 0 {
 		return
 	}

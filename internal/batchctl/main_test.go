@@ -259,7 +259,8 @@ func running(st *batchv1alpha1.BatchJobStatus) {
 	st.ItemsPerSecond = "812.5"
 	at := metav1.NewTime(time.Now().Add(-10 * time.Second))
 	st.Failures = &batchv1alpha1.FailureStatus{
-		ByType: map[string]int64{"InvalidRecord": 3},
+		ByType:         map[string]int64{"InvalidRecord": 3},
+		HandlerDropped: 2,
 		Recent: []batchv1alpha1.FailureRecord{
 			{Page: 17, Cursor: "1700", Item: "sku-991", Type: "InvalidRecord", Message: "price is negative", Time: &at},
 		},

@@ -33,6 +33,7 @@ func TestGetShowsProgressFailuresAndConditions(t *testing.T) {
 		"4 in effect of 4 desired",
 		"batchjob/shop/inflate-prices/1234",
 		"Failures by type:", "InvalidRecord",
+		"Failure handler: 2 failures not accepted within spec.failurePolicy.handlerTimeout",
 		"Recent failures", "sku-991", "price is negative",
 		"Conditions:", "Progressing", "Accepted",
 	} {

@@ -44,6 +44,9 @@ type BatchJobReconciler struct {
 	// Rand is the random source of the poll jitter, uniform in [0, 1);
 	// math/rand/v2's Float64 when nil.
 	Rand func() float64
+	// Reports holds the progress of the orchestrator runs this process
+	// hosts; nil: progress is always queried.
+	Reports *ProgressHub
 }
 
 // +kubebuilder:rbac:groups=batch.temporalbatch.io,resources=batchjobs,verbs=get;list;watch;update;patch;delete
@@ -225,11 +228,16 @@ func (r *BatchJobReconciler) now() time.Time {
 
 // SetupWithManager registers the controller: BatchJobs and their worker
 // Deployments, with backoff from 1 s to 2 min on errors. Status-only updates
-// of a BatchJob do not trigger a pass (see jobChanged).
+// of a BatchJob do not trigger a pass (see jobChanged); a report in Reports
+// that status must show at once does (see ProgressHub).
 func (r *BatchJobReconciler) SetupWithManager(mgr ctrl.Manager, maxConcurrent int, skipNameValidation bool) error {
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr).
 		For(&batchv1alpha1.BatchJob{}, builder.WithPredicates(jobChanged)).
-		Owns(&appsv1.Deployment{}).
+		Owns(&appsv1.Deployment{})
+	if r.Reports != nil {
+		b = b.WatchesRawSource(r.Reports.source())
+	}
+	return b.
 		Named("batchjob").
 		WithOptions(controller.Options{
 			MaxConcurrentReconciles: max(maxConcurrent, 1),

@@ -53,5 +53,8 @@ func (r *BatchJobReconciler) finalize(ctx context.Context, job *batchv1alpha1.Ba
 		return ctrl.Result{}, fmt.Errorf("remove finalizer: %w", err)
 	}
 	forgetJobMetrics(job.Namespace, job.Name)
+	if r.Reports != nil && job.Status.Workflow != nil {
+		r.Reports.Forget(job.Status.Workflow.ID)
+	}
 	return ctrl.Result{}, nil
 }

@@ -24,6 +24,9 @@ type observation struct {
 	// timed out); endErr says how.
 	closedWithoutResult bool
 	endErr              error
+	// finishing: progress reports an end state the workflow has not
+	// closed with yet.
+	finishing bool
 	// temporalReason and temporalMessage are set when Temporal could not be
 	// reached or used this pass.
 	temporalReason, temporalMessage string
@@ -181,6 +184,10 @@ func planNotStarted(p *plan, st *batchv1alpha1.BatchJobStatus, obs observation) 
 func planProgress(p *plan, st *batchv1alpha1.BatchJobStatus, obs observation, iv Intervals) {
 	job, gen, pr := obs.job, obs.job.Generation, obs.progress
 	applyProgress(st, *pr)
+	if obs.finishing {
+		planFinishing(p, st, obs)
+		return
+	}
 	if pr.State == temporalbatch.StateRunning || pr.State == temporalbatch.StateSuspended {
 		if d, err := desiredState(job); err == nil && pr.Generation < gen {
 			p.sendDesired = &d
@@ -199,6 +206,30 @@ func planProgress(p *plan, st *batchv1alpha1.BatchJobStatus, obs observation, iv
 	if p.sendDesired != nil {
 		p.requeueAfter = time.Second
 	}
+}
+
+// planFinishing keeps a job whose run reported its end, but has not closed,
+// from reading as finished: Complete and Failed are the workflow's word,
+// and only a closed workflow has said it. Workers stay up (the failure
+// handler runs on them) and the job is read again soon.
+func planFinishing(p *plan, st *batchv1alpha1.BatchJobStatus, obs observation) {
+	gen, pr := obs.job.Generation, obs.progress
+	st.Phase, st.CompletionTime = batchv1alpha1.PhaseRunning, nil
+	st.ObservedGeneration = gen
+	msg := fmt.Sprintf("the orchestrator reached its end (%s) and is closing its workflow", pr.State)
+	switch {
+	case pr.HandlerQueued > 0:
+		msg = fmt.Sprintf("the orchestrator reached its end (%s): %d failures are on their way to the failure handler %q (each batch given up after spec.failurePolicy.handlerTimeout)",
+			pr.State, pr.HandlerQueued, obs.job.Spec.FailurePolicy.Handler)
+	case pr.Pages.InFlight > 0:
+		msg = fmt.Sprintf("the orchestrator reached its end (%s): %d pages in flight are being cancelled", pr.State, pr.Pages.InFlight)
+	}
+	setCondition(st, gen, batchv1alpha1.ConditionProgressing, metav1.ConditionTrue, batchv1alpha1.ReasonFinishing, msg)
+	setCondition(st, gen, batchv1alpha1.ConditionComplete, metav1.ConditionFalse, batchv1alpha1.ReasonFinishing, "")
+	setCondition(st, gen, batchv1alpha1.ConditionFailed, metav1.ConditionFalse, batchv1alpha1.ReasonFinishing, "")
+	setCondition(st, gen, batchv1alpha1.ConditionSuspended, metav1.ConditionFalse, batchv1alpha1.ReasonFinishing, "")
+	setCondition(st, gen, batchv1alpha1.ConditionReady, metav1.ConditionTrue, batchv1alpha1.ReasonAccepted, "the orchestrator workflow runs")
+	p.requeueAfter = time.Second
 }
 
 // planClosedWithoutResult fails a job whose workflow ended without a
@@ -280,6 +311,8 @@ func redrivenStatus(st batchv1alpha1.BatchJobStatus, redrive string, gen int64) 
 		st.Phase, st.CompletionTime = batchv1alpha1.PhaseRunning, nil
 		setCondition(&st, gen, batchv1alpha1.ConditionProgressing, metav1.ConditionTrue, batchv1alpha1.ReasonRunning, "re-driven: failed pages run again")
 		setCondition(&st, gen, batchv1alpha1.ConditionFailed, metav1.ConditionFalse, batchv1alpha1.ReasonRunning, "")
+		setCondition(&st, gen, batchv1alpha1.ConditionComplete, metav1.ConditionFalse, batchv1alpha1.ReasonRunning, "")
+		setKstatusConditions(&st, gen)
 	}
 	return st
 }
@@ -385,8 +418,8 @@ func applyProgress(st *batchv1alpha1.BatchJobStatus, pr temporalbatch.Progress) 
 		st.CompletionTime = &t
 	}
 	st.Failures = nil
-	if len(pr.ByType) > 0 || len(pr.Recent) > 0 {
-		f := &batchv1alpha1.FailureStatus{ByType: pr.ByType}
+	if len(pr.ByType) > 0 || len(pr.Recent) > 0 || pr.Counters.HandlerDropped > 0 {
+		f := &batchv1alpha1.FailureStatus{ByType: pr.ByType, HandlerDropped: pr.Counters.HandlerDropped}
 		for _, r := range pr.Recent {
 			t := metav1.NewTime(r.Time)
 			f.Recent = append(f.Recent, batchv1alpha1.FailureRecord{Page: r.Page, Cursor: r.Cursor, Item: r.Item, Type: r.Type, Message: r.Message, Time: &t})
@@ -432,20 +465,24 @@ func setProgressConditions(st *batchv1alpha1.BatchJobStatus, obs observation, iv
 	gen := obs.job.Generation
 	summary := fmt.Sprintf("%d pages completed (%d in flight, %d pending), %d items processed, %d failed",
 		pr.Pages.Completed, pr.Pages.InFlight, pr.Pages.Pending, pr.Items.Processed, pr.Items.Failed)
+	end := pr.Message
+	if n := pr.Counters.HandlerDropped; n > 0 {
+		end += fmt.Sprintf("; %d failures were not accepted by the failure handler within spec.failurePolicy.handlerTimeout (see status.failures)", n)
+	}
 	switch st.Phase {
 	case batchv1alpha1.PhaseSucceeded:
-		setCondition(st, gen, batchv1alpha1.ConditionComplete, metav1.ConditionTrue, batchv1alpha1.ReasonCompleted, pr.Message)
+		setCondition(st, gen, batchv1alpha1.ConditionComplete, metav1.ConditionTrue, batchv1alpha1.ReasonCompleted, end)
 		setCondition(st, gen, batchv1alpha1.ConditionFailed, metav1.ConditionFalse, batchv1alpha1.ReasonCompleted, "")
 		setCondition(st, gen, batchv1alpha1.ConditionProgressing, metav1.ConditionFalse, batchv1alpha1.ReasonFinished, summary)
 		setCondition(st, gen, batchv1alpha1.ConditionSuspended, metav1.ConditionFalse, batchv1alpha1.ReasonFinished, "")
-		setCondition(st, gen, batchv1alpha1.ConditionReady, metav1.ConditionTrue, batchv1alpha1.ReasonCompleted, pr.Message)
+		setCondition(st, gen, batchv1alpha1.ConditionReady, metav1.ConditionTrue, batchv1alpha1.ReasonCompleted, end)
 	case batchv1alpha1.PhaseFailed:
 		reason := failureReason(pr)
-		setCondition(st, gen, batchv1alpha1.ConditionFailed, metav1.ConditionTrue, reason, pr.Message)
+		setCondition(st, gen, batchv1alpha1.ConditionFailed, metav1.ConditionTrue, reason, end)
 		setCondition(st, gen, batchv1alpha1.ConditionComplete, metav1.ConditionFalse, reason, "")
 		setCondition(st, gen, batchv1alpha1.ConditionProgressing, metav1.ConditionFalse, batchv1alpha1.ReasonFinished, summary)
 		setCondition(st, gen, batchv1alpha1.ConditionSuspended, metav1.ConditionFalse, batchv1alpha1.ReasonFinished, "")
-		setCondition(st, gen, batchv1alpha1.ConditionReady, metav1.ConditionFalse, reason, pr.Message)
+		setCondition(st, gen, batchv1alpha1.ConditionReady, metav1.ConditionFalse, reason, end)
 	case batchv1alpha1.PhaseSuspended:
 		msg := "suspended: no new pages start"
 		if pr.Pages.InFlight > 0 {
@@ -522,6 +559,10 @@ func workerReplicas(job *batchv1alpha1.BatchJob, st batchv1alpha1.BatchJobStatus
 	switch {
 	case pr != nil:
 		pages = max(int64(pr.Parallelism.Effective), pr.Pages.InFlight)
+		if pr.HandlerQueued > 0 {
+			// The failure handler runs on the workers too.
+			pages = max(pages, 1)
+		}
 	case st.Workflow != nil && st.Phase != batchv1alpha1.PhasePending:
 		// Progress unknown this pass (Temporal unreachable): keep the last
 		// known rather than stop pods that run pages.
@@ -576,7 +617,17 @@ func statusEvents(old, cur batchv1alpha1.BatchJobStatus) []event {
 		}
 		add(true, "PagesFailed", "%d pages failed for good%s", cur.Pages.Failed, msg)
 	}
+	if d := handlerDropped(cur) - handlerDropped(old); d > 0 {
+		add(true, "FailureHandlerTimedOut", "%d failures were not accepted by the failure handler within spec.failurePolicy.handlerTimeout (%d in all); they stay in status.failures and the workflow history", d, handlerDropped(cur))
+	}
 	return evs
+}
+
+func handlerDropped(st batchv1alpha1.BatchJobStatus) int64 {
+	if st.Failures == nil {
+		return 0
+	}
+	return st.Failures.HandlerDropped
 }
 
 func setCondition(st *batchv1alpha1.BatchJobStatus, gen int64, typ string, status metav1.ConditionStatus, reason, message string) {

@@ -852,6 +852,9 @@ func TestPlanStatusAfter(t *testing.T) {
 			conditions: map[string]wantCondition{
 				batchv1alpha1.ConditionProgressing: {metav1.ConditionTrue, batchv1alpha1.ReasonRunning, "re-driven: failed pages run again"},
 				batchv1alpha1.ConditionFailed:      {metav1.ConditionFalse, batchv1alpha1.ReasonRunning, ""},
+				batchv1alpha1.ConditionComplete:    {metav1.ConditionFalse, batchv1alpha1.ReasonRunning, ""},
+				batchv1alpha1.ConditionStalled:     {metav1.ConditionFalse, batchv1alpha1.ReasonRunning, ""},
+				batchv1alpha1.ConditionReconciling: {metav1.ConditionTrue, batchv1alpha1.ReasonRunning, ""},
 			},
 			events: []string{`Normal Redriven: re-drive "r1": failed pages run again`},
 			check: func(t *testing.T, st batchv1alpha1.BatchJobStatus) {
@@ -1076,5 +1079,77 @@ func TestPlanJobChains(t *testing.T) {
 				require.Empty(t, p.events, "chain-bound is a state, not an event")
 			}
 		})
+	}
+}
+
+// A run that reports its end before its workflow closed is not finished:
+// Complete and Failed wait for the workflow, workers stay for the handler.
+func TestPlanFinishing(t *testing.T) {
+	running := progressFixture()
+	handlerBusy := func(pr *temporalbatch.Progress) {
+		pr.CompletionTime, pr.HandlerQueued = nil, 4
+	}
+	runPlanCases(t, []planCase{
+		{
+			name: "failures on their way to the handler: Running, Finishing, one worker",
+			obs: observation{
+				job:       reported(planJobFixture(withWorkers(2), withHandler("RecordFailures")), running),
+				progress:  ptr(progressFixture(ended(temporalbatch.StateSucceeded, temporalbatch.ReasonCompleted, "all pages completed", 0), handlerBusy)),
+				finishing: true,
+			},
+			phase: batchv1alpha1.PhaseRunning, requeue: time.Second, replicas: ptr[int32](1),
+			conditions: map[string]wantCondition{
+				batchv1alpha1.ConditionProgressing: {metav1.ConditionTrue, batchv1alpha1.ReasonFinishing, `4 failures are on their way to the failure handler "RecordFailures"`},
+				batchv1alpha1.ConditionComplete:    {metav1.ConditionFalse, batchv1alpha1.ReasonFinishing, ""},
+				batchv1alpha1.ConditionFailed:      {metav1.ConditionFalse, batchv1alpha1.ReasonFinishing, ""},
+				batchv1alpha1.ConditionReady:       {metav1.ConditionTrue, batchv1alpha1.ReasonAccepted, ""},
+			},
+			check: func(t *testing.T, p plan) {
+				require.Nil(t, p.status.CompletionTime)
+				c := meta.FindStatusCondition(p.status.Conditions, batchv1alpha1.ConditionReconciling)
+				require.Equal(t, metav1.ConditionTrue, c.Status, "kstatus: still reconciling")
+			},
+		},
+		{
+			name: "pages being cancelled: Finishing says so",
+			obs: observation{
+				job: reported(planJobFixture(), running),
+				progress: ptr(progressFixture(ended(temporalbatch.StateFailed, temporalbatch.ReasonTooManyFailedPages, "too many", 0), func(pr *temporalbatch.Progress) {
+					pr.CompletionTime, pr.Pages.InFlight = nil, 3
+				})),
+				finishing: true,
+			},
+			phase: batchv1alpha1.PhaseRunning, requeue: time.Second,
+			conditions: map[string]wantCondition{
+				batchv1alpha1.ConditionProgressing: {metav1.ConditionTrue, batchv1alpha1.ReasonFinishing, "3 pages in flight are being cancelled"},
+				batchv1alpha1.ConditionFailed:      {metav1.ConditionFalse, batchv1alpha1.ReasonFinishing, ""},
+			},
+		},
+		{
+			name: "closed after the handler gave up: Complete says what was not delivered",
+			obs: observation{
+				job: reported(planJobFixture(withWorkers(2), withHandler("RecordFailures")), running),
+				progress: ptr(progressFixture(ended(temporalbatch.StateSucceeded, temporalbatch.ReasonCompleted, "all pages completed", 0), func(pr *temporalbatch.Progress) {
+					pr.Counters.HandlerDropped = 4
+				})),
+			},
+			phase: batchv1alpha1.PhaseSucceeded, requeue: 0, replicas: ptr[int32](0),
+			conditions: map[string]wantCondition{
+				batchv1alpha1.ConditionComplete: {metav1.ConditionTrue, batchv1alpha1.ReasonCompleted, "4 failures were not accepted by the failure handler within spec.failurePolicy.handlerTimeout"},
+			},
+			events: []string{
+				"Normal Completed: 120 pages",
+				"Warning FailureHandlerTimedOut: 4 failures were not accepted by the failure handler",
+			},
+			check: func(t *testing.T, p plan) {
+				require.EqualValues(t, 4, p.status.Failures.HandlerDropped)
+			},
+		},
+	})
+}
+
+func withHandler(name string) func(*batchv1alpha1.BatchJob) {
+	return func(j *batchv1alpha1.BatchJob) {
+		j.Spec.FailurePolicy = &batchv1alpha1.FailurePolicySpec{Handler: name}
 	}
 }

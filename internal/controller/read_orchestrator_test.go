@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/api/serviceerror"
@@ -27,6 +28,7 @@ func TestReadOrchestrator(t *testing.T) {
 		calls               []string
 		progress            *temporalbatch.Progress
 		closedWithoutResult bool
+		finishing           bool
 		err                 error
 	}{
 		{
@@ -45,9 +47,9 @@ func TestReadOrchestrator(t *testing.T) {
 			calls: []string{"RunningProgress", "Outcome"}, closedWithoutResult: true,
 		},
 		{
-			name:  "reports its end, not closed yet: as reported",
+			name:  "reports its end, not closed yet: as reported, finishing",
 			o:     fakeOrchestrator{progress: ending},
-			calls: []string{"RunningProgress", "Outcome"}, progress: &ending,
+			calls: []string{"RunningProgress", "Outcome"}, progress: &ending, finishing: true,
 		},
 		{
 			name:  "reports its end and has closed: the result wins",
@@ -79,8 +81,56 @@ func TestReadOrchestrator(t *testing.T) {
 			require.NoError(t, err)
 			require.Equal(t, tt.progress, obs.progress)
 			require.Equal(t, tt.closedWithoutResult, obs.closedWithoutResult)
+			require.Equal(t, tt.finishing, obs.finishing)
 		})
 	}
+}
+
+// A report from the run in this process stands for the query while it is
+// recent and newer than the last query answer.
+func TestReadOrchestratorFromReports(t *testing.T) {
+	t0 := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+	clock := t0
+	queried := progressFixture()
+	queried.Pages.Completed = 7
+	pushed := progressFixture()
+	pushed.Pages.Completed = 9
+	ending := progressFixture(ended(temporalbatch.StateSucceeded, temporalbatch.ReasonCompleted, "done", 0))
+
+	hub := NewProgressHub()
+	hub.now = func() time.Time { return clock }
+	o := &fakeOrchestrator{progress: queried}
+	r := &BatchJobReconciler{Orchestrator: o, Reports: hub, Intervals: DefaultIntervals, Now: func() time.Time { return clock }}
+	read := func() observation {
+		t.Helper()
+		o.calls = nil
+		obs := observation{job: reported(planJobFixture(), queried)}
+		require.NoError(t, r.readOrchestrator(context.Background(), &obs, "wf"))
+		return obs
+	}
+
+	obs := read()
+	require.Equal(t, []string{"RunningProgress"}, o.calls, "no report yet: the query")
+	require.EqualValues(t, 7, obs.progress.Pages.Completed)
+
+	clock = clock.Add(time.Second)
+	hub.Report(temporalbatch.Report{WorkflowID: "wf", Progress: pushed})
+	obs = read()
+	require.Empty(t, o.calls, "a recent report: no Temporal call")
+	require.EqualValues(t, 9, obs.progress.Pages.Completed)
+
+	clock = clock.Add(DefaultIntervals.Idle + time.Second)
+	read()
+	require.Equal(t, []string{"RunningProgress"}, o.calls, "a report older than the idle interval: the query confirms")
+	clock = clock.Add(time.Second)
+	read()
+	require.Equal(t, []string{"RunningProgress"}, o.calls, "the report is older than the query answer: the query again")
+
+	clock = clock.Add(time.Second)
+	hub.Report(temporalbatch.Report{WorkflowID: "wf", Progress: ending})
+	obs = read()
+	require.Equal(t, []string{"Outcome"}, o.calls, "a reported end is checked against the workflow")
+	require.True(t, obs.finishing)
 }
 
 type fakeOrchestrator struct {

@@ -59,6 +59,7 @@ func orchestratorInput(job *batchv1alpha1.BatchJob) (temporalbatch.Input, error)
 	}
 	if fp := s.FailurePolicy; fp != nil {
 		in.FailurePolicy.Handler = fp.Handler
+		in.FailurePolicy.HandlerTimeout = durationOr(fp.HandlerTimeout, temporalbatch.DefaultHandlerTimeout)
 		if fp.MaxFailedPages != nil {
 			m := int64(*fp.MaxFailedPages)
 			in.FailurePolicy.MaxFailedPages = &m

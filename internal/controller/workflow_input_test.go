@@ -41,7 +41,7 @@ func fullSpecJob(j *batchv1alpha1.BatchJob) {
 			NonRetryableErrorTypes: []string{"InvalidRecord", "Forbidden"},
 			StuckPageRetryInterval: &metav1.Duration{Duration: 4 * time.Minute},
 		},
-		FailurePolicy:      &batchv1alpha1.FailurePolicySpec{MaxFailedPages: ptr[int32](0), Handler: "RecordFailures"},
+		FailurePolicy:      &batchv1alpha1.FailurePolicySpec{MaxFailedPages: ptr[int32](0), Handler: "RecordFailures", HandlerTimeout: &metav1.Duration{Duration: 3 * time.Minute}},
 		CancellationPolicy: batchv1alpha1.CancellationTerminate,
 	}
 }
@@ -77,7 +77,7 @@ func TestOrchestratorInput(t *testing.T) {
 					StuckPageRetryInterval: 4 * time.Minute,
 				},
 				// maxFailedPages 0 means "fail on the first failed page", not "never".
-				FailurePolicy: temporalbatch.FailurePolicy{MaxFailedPages: ptr[int64](0), Handler: "RecordFailures"},
+				FailurePolicy: temporalbatch.FailurePolicy{MaxFailedPages: ptr[int64](0), Handler: "RecordFailures", HandlerTimeout: 3 * time.Minute},
 				Desired: temporalbatch.DesiredState{
 					Generation: 3, Parallelism: 12, Suspend: true,
 					RampUp:    &temporalbatch.RampUp{From: 2, Step: 3, Every: 30 * time.Second},
@@ -162,7 +162,7 @@ func TestOrchestratorInput(t *testing.T) {
 					InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute, MaximumAttempts: 10,
 					StuckPageRetryInterval: 5 * time.Minute,
 				},
-				FailurePolicy: temporalbatch.FailurePolicy{Handler: "RecordFailures"},
+				FailurePolicy: temporalbatch.FailurePolicy{Handler: "RecordFailures", HandlerTimeout: temporalbatch.DefaultHandlerTimeout},
 				// An omitted rampUp.step counts as 1.
 				Desired: temporalbatch.DesiredState{Generation: 1, Parallelism: 10,
 					RampUp: &temporalbatch.RampUp{From: 1, Step: 1, Every: time.Minute}},

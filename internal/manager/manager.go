@@ -109,6 +109,9 @@ func New(cfg *rest.Config, opts Options) (ctrl.Manager, client.Client, error) {
 		tc.Close()
 		return nil, nil, fmt.Errorf("create manager: %w", err)
 	}
+	// The orchestrator runs this process hosts report their progress here,
+	// and the controller reads it without a query.
+	hub := controller.NewProgressHub()
 	r := &controller.BatchJobReconciler{
 		Client:       mgr.GetClient(),
 		Scheme:       mgr.GetScheme(),
@@ -122,12 +125,13 @@ func New(cfg *rest.Config, opts Options) (ctrl.Manager, client.Client, error) {
 		},
 		Intervals: opts.Intervals,
 		Timeout:   opts.ReconcileTimeout,
+		Reports:   hub,
 	}
 	if err := r.SetupWithManager(mgr, opts.MaxConcurrentReconciles, opts.SkipControllerNameValidation); err != nil {
 		tc.Close()
 		return nil, nil, fmt.Errorf("set up controller: %w", err)
 	}
-	if err := mgr.Add(&orchestratorWorker{client: tc, taskQueue: opts.OrchestratorTaskQueue, logger: opts.Logger}); err != nil {
+	if err := mgr.Add(&orchestratorWorker{client: tc, taskQueue: opts.OrchestratorTaskQueue, logger: opts.Logger, reports: hub}); err != nil {
 		tc.Close()
 		return nil, nil, err
 	}
@@ -219,14 +223,20 @@ type orchestratorWorker struct {
 	client    client.Client
 	taskQueue string
 	logger    *slog.Logger
+	reports   temporalbatch.Reporter
 }
 
 func (w *orchestratorWorker) NeedLeaderElection() bool { return false }
 
-func (w *orchestratorWorker) Start(ctx context.Context) error {
+func (w *orchestratorWorker) newWorker() worker.Worker {
 	wk := worker.New(w.client, w.taskQueue, worker.Options{})
-	temporalbatch.Register(wk)
+	temporalbatch.RegisterReporting(wk, w.reports)
 	temporalbatch.RegisterActivities(wk, w.client)
+	return wk
+}
+
+func (w *orchestratorWorker) Start(ctx context.Context) error {
+	wk := w.newWorker()
 	backoff := time.Second
 	for {
 		err := wk.Start()
@@ -241,9 +251,7 @@ func (w *orchestratorWorker) Start(ctx context.Context) error {
 		}
 		backoff = min(backoff*2, 30*time.Second)
 		// A failed start leaves the worker unusable; make a new one.
-		wk = worker.New(w.client, w.taskQueue, worker.Options{})
-		temporalbatch.Register(wk)
-		temporalbatch.RegisterActivities(wk, w.client)
+		wk = w.newWorker()
 	}
 	w.logger.Info("Orchestrator worker started", "taskQueue", w.taskQueue)
 	<-ctx.Done()
