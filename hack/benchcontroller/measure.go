@@ -66,6 +66,11 @@ type result struct {
 	topErrors     []string
 	deletedIn     time.Duration
 	remaining     int
+	// lateStart is how long one more job, created while the N run, took to
+	// show Running; lateStarted is false when it did not within the
+	// running timeout.
+	lateStart   time.Duration
+	lateStarted bool
 	restarts      int
 }
 
@@ -227,6 +232,8 @@ func measureN(ctx context.Context, root string, cfg config, n int) (res result, 
 
 	fmt.Printf("  editing spec.parallelism of %d running jobs\n", len(edited))
 	res.edits, res.editsPending = editParallelism(ctx, kc, tr, edited, cfg)
+	fmt.Println("  creating one more job while the others run")
+	res.lateStart, res.lateStarted = startOneMore(ctx, kc, tr, cfg)
 	if res.peakRSSKiB, err = peakRSS(pid); err != nil {
 		return res, err
 	}
@@ -359,6 +366,27 @@ func editParallelism(ctx context.Context, kc client.Client, tr *tracker, names [
 		}
 	})
 	return took, pending
+}
+
+// startOneMore creates one more job and returns how long it took to show
+// Running: what a user applying a job to a busy manager waits.
+func startOneMore(ctx context.Context, kc client.Client, tr *tracker, cfg config) (time.Duration, bool) {
+	const name = "bench-late"
+	began := time.Now()
+	if err := kc.Create(ctx, benchJob(name, cfg)); err != nil {
+		fmt.Printf("  create %s: %v\n", name, err)
+		return 0, false
+	}
+	wctx, cancel := context.WithTimeout(ctx, cfg.runningTimeout)
+	defer cancel()
+	for {
+		if cur := tr.job(name); cur != nil && cur.Status.Phase == batchv1alpha1.PhaseRunning {
+			return time.Since(began), true
+		}
+		if !sleep(wctx, 20*time.Millisecond) {
+			return time.Since(began), false
+		}
+	}
 }
 
 // forEach runs fn for every name, at most parallel at once, and returns the

@@ -37,6 +37,11 @@ func printResults(results []result) {
 		fmt.Printf("\n%d jobs: window %s; progress queries of the sampled workflows p50 %s, p95 %s, %d failed; jobs deleted in %s (%d left); manager restarts %d\n",
 			r.jobs, r.window.Round(time.Second), dur(percentile(r.queryLatency, 50)), dur(percentile(r.queryLatency, 95)), r.queryErrors,
 			r.deletedIn.Round(100*time.Millisecond), r.remaining, r.restarts)
+		if r.lateStarted {
+			fmt.Printf("  one more job created while %d ran: Running after %s\n", r.jobs, dur(r.lateStart))
+		} else {
+			fmt.Printf("  one more job created while %d ran: not Running after %s\n", r.jobs, dur(r.lateStart))
+		}
 		fmt.Printf("  batchjob controller over the window: reconcile %s on average, %s waiting in the workqueue; queue depth at its end by priority: %s\n",
 			dur(r.meanReconcile), dur(r.meanQueueWait), depths(r.queueDepth))
 		if len(r.temporalCalls) > 0 {
