@@ -54,6 +54,7 @@ func run(args []string) error {
 	dur(&o.Intervals.Stall, "stall-after", "TEMPORAL_BATCH_STALL_AFTER", controller.DefaultIntervals.Stall, "a job with pages waiting but none completed for this long is Stalled")
 	dur(&o.ReconcileTimeout, "reconcile-timeout", "TEMPORAL_BATCH_RECONCILE_TIMEOUT", 30*time.Second, "time limit of one reconcile pass")
 	fs.IntVar(&o.MaxConcurrentReconciles, "max-concurrent-reconciles", 16, "jobs reconciled at once (a pass mostly waits on the API server or Temporal)")
+	progressReports := fs.Bool("progress-reports", os.Getenv("TEMPORAL_BATCH_PROGRESS_REPORTS") != "false", "read the progress of the orchestrator runs this process hosts from the runs themselves, without a query; false queries Temporal on every poll (env TEMPORAL_BATCH_PROGRESS_REPORTS)")
 	str(&watch, "watch-namespaces", "WATCH_NAMESPACES", "", "comma-separated namespaces to watch; empty watches all")
 	str(&o.MetricsAddr, "metrics-bind-address", "METRICS_BIND_ADDRESS", ":8080", "metrics endpoint address; 0 disables it")
 	str(&o.ProbeAddr, "health-probe-bind-address", "HEALTH_PROBE_BIND_ADDRESS", ":8081", "health and readiness probe address")
@@ -73,6 +74,7 @@ func run(args []string) error {
 	slog.SetDefault(logger)
 	ctrl.SetLogger(logr.FromSlogHandler(logger.Handler()))
 
+	o.NoProgressReports = !*progressReports
 	o.APIKey = os.Getenv("TEMPORAL_API_KEY")
 	if apiKeyFile != "" {
 		raw, err := os.ReadFile(apiKeyFile)

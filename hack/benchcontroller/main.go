@@ -46,6 +46,7 @@ type config struct {
 	editTimeout    time.Duration
 	pollInterval   time.Duration
 	stateDir       string
+	managerArgs    string
 	markdown       bool
 }
 
@@ -69,6 +70,7 @@ func run() int {
 	flag.DurationVar(&cfg.runningTimeout, "running-timeout", 5*time.Minute, "give up waiting for all jobs to be Running after this long")
 	flag.DurationVar(&cfg.editTimeout, "edit-timeout", 2*time.Minute, "give up waiting for an edit to show in status after this long")
 	flag.DurationVar(&cfg.pollInterval, "poll-interval", 0, "the manager's --poll-interval (default: the local environment's, 1s)")
+	flag.StringVar(&cfg.managerArgs, "manager-args", "", "extra flags of the manager, space-separated, e.g. --progress-reports=false")
 	flag.StringVar(&cfg.stateDir, "state-dir", "", "state and logs (default .local/benchcontroller of the repository); wiped for every N")
 	flag.BoolVar(&cfg.markdown, "markdown", true, "print the results as a Markdown table")
 	flag.Parse()

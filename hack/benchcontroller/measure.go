@@ -71,7 +71,7 @@ type result struct {
 	// running timeout.
 	lateStart   time.Duration
 	lateStarted bool
-	restarts      int
+	restarts    int
 }
 
 func measureN(ctx context.Context, root string, cfg config, n int) (res result, err error) {
@@ -86,7 +86,7 @@ func measureN(ctx context.Context, root string, cfg config, n int) (res result, 
 		StateDir:     cfg.stateDir,
 		Fresh:        true,
 		PollInterval: cfg.pollInterval,
-		ManagerArgs:  []string{"--metrics-bind-address", fmt.Sprintf("127.0.0.1:%d", metricsPort)},
+		ManagerArgs:  append([]string{"--metrics-bind-address", fmt.Sprintf("127.0.0.1:%d", metricsPort)}, strings.Fields(cfg.managerArgs)...),
 		Logf:         func(format string, args ...any) { fmt.Printf("  "+format+"\n", args...) },
 	})
 	if err != nil {

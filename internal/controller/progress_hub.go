@@ -26,6 +26,11 @@ import (
 // queries as before once the last report is older than the poll interval
 // allows (Latest's maxAge) or older than its last query.
 type ProgressHub struct {
+	// Reachable, when set, says whether Temporal answers this process:
+	// while it does not, no report is served, and the query that fails
+	// tells status why.
+	Reachable func() bool
+
 	now func() time.Time
 
 	mu      sync.Mutex
@@ -103,6 +108,9 @@ func (h *ProgressHub) sweep(now time.Time) {
 // Latest returns the workflow's last report when it arrived within maxAge
 // of now and after the last query answer.
 func (h *ProgressHub) Latest(workflowID string, now time.Time, maxAge time.Duration) (temporalbatch.Progress, bool) {
+	if h.Reachable != nil && !h.Reachable() {
+		return temporalbatch.Progress{}, false
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	e, ok := h.entries[workflowID]

@@ -126,3 +126,17 @@ func TestProgressHubForgetsQuietEntries(t *testing.T) {
 		t.Fatal("a reporting entry was dropped")
 	}
 }
+
+func TestProgressHubServesNothingWhileTemporalDoesNotAnswer(t *testing.T) {
+	h := NewProgressHub()
+	up := true
+	h.Reachable = func() bool { return up }
+	h.Report(temporalbatch.Report{WorkflowID: "wf"})
+	if _, ok := h.Latest("wf", time.Now(), time.Minute); !ok {
+		t.Fatal("no report while Temporal answers")
+	}
+	up = false
+	if _, ok := h.Latest("wf", time.Now(), time.Minute); ok {
+		t.Fatal("a report stood in for the query while Temporal did not answer")
+	}
+}

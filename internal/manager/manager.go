@@ -51,6 +51,9 @@ type Options struct {
 	Intervals               controller.Intervals
 	ReconcileTimeout        time.Duration
 	MaxConcurrentReconciles int
+	// NoProgressReports makes the controller query every running job's
+	// progress, as if no orchestrator run were hosted in this process.
+	NoProgressReports bool
 	// WatchNamespaces limits the jobs watched; empty watches all namespaces.
 	WatchNamespaces []string
 
@@ -79,7 +82,8 @@ func New(cfg *rest.Config, opts Options) (ctrl.Manager, client.Client, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	tc, err := DialTemporal(opts)
+	conn := &connection{}
+	tc, err := dialTemporal(opts, conn)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -111,7 +115,15 @@ func New(cfg *rest.Config, opts Options) (ctrl.Manager, client.Client, error) {
 	}
 	// The orchestrator runs this process hosts report their progress here,
 	// and the controller reads it without a query.
-	hub := controller.NewProgressHub()
+	var hub *controller.ProgressHub
+	var reports temporalbatch.Reporter
+	if !opts.NoProgressReports {
+		hub = controller.NewProgressHub()
+		// With the frontend gone, no report comes, and none may stand in
+		// for the query that would say so.
+		hub.Reachable = conn.answering
+		reports = hub
+	}
 	r := &controller.BatchJobReconciler{
 		Client:       mgr.GetClient(),
 		Scheme:       mgr.GetScheme(),
@@ -131,7 +143,7 @@ func New(cfg *rest.Config, opts Options) (ctrl.Manager, client.Client, error) {
 		tc.Close()
 		return nil, nil, fmt.Errorf("set up controller: %w", err)
 	}
-	if err := mgr.Add(&orchestratorWorker{client: tc, taskQueue: opts.OrchestratorTaskQueue, logger: opts.Logger, reports: hub}); err != nil {
+	if err := mgr.Add(&orchestratorWorker{client: tc, taskQueue: opts.OrchestratorTaskQueue, logger: opts.Logger, reports: reports}); err != nil {
 		tc.Close()
 		return nil, nil, err
 	}
@@ -160,13 +172,18 @@ func temporalAnswers(tc client.Client) healthz.Checker {
 
 // DialTemporal returns a lazily connecting Temporal client for the options.
 func DialTemporal(opts Options) (client.Client, error) {
+	return dialTemporal(opts, &connection{})
+}
+
+// dialTemporal is DialTemporal with the client's calls observed by conn.
+func dialTemporal(opts Options, conn *connection) (client.Client, error) {
 	co := client.Options{
 		HostPort:  opts.TemporalAddress,
 		Namespace: opts.TemporalNamespace,
 		Logger:    temporallog.NewStructuredLogger(opts.Logger.With("component", "temporal")),
 		Identity:  identity(),
 		// Every call to the frontend, the worker's polls included, counted by method.
-		ConnectionOptions: client.ConnectionOptions{DialOptions: countingDialOptions()},
+		ConnectionOptions: client.ConnectionOptions{DialOptions: countingDialOptions(conn)},
 	}
 	if opts.TLSCertFile != "" || opts.TLSCAFile != "" || opts.TLSServerName != "" {
 		tlsCfg, err := tlsConfig(opts)
@@ -230,7 +247,11 @@ func (w *orchestratorWorker) NeedLeaderElection() bool { return false }
 
 func (w *orchestratorWorker) newWorker() worker.Worker {
 	wk := worker.New(w.client, w.taskQueue, worker.Options{})
-	temporalbatch.RegisterReporting(wk, w.reports)
+	if w.reports == nil {
+		temporalbatch.Register(wk)
+	} else {
+		temporalbatch.RegisterReporting(wk, w.reports)
+	}
 	temporalbatch.RegisterActivities(wk, w.client)
 	return wk
 }

@@ -3,9 +3,12 @@ package manager
 import (
 	"context"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 )
@@ -36,13 +39,14 @@ func init() {
 
 // countingDialOptions are the dial options that count the Temporal client's
 // calls.
-func countingDialOptions() []grpc.DialOption {
-	return []grpc.DialOption{grpc.WithChainUnaryInterceptor(countTemporalCalls)}
+func countingDialOptions(conn *connection) []grpc.DialOption {
+	return []grpc.DialOption{grpc.WithChainUnaryInterceptor(func(ctx context.Context, fullMethod string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		err := countTemporalCalls(ctx, fullMethod, req, reply, cc, invoker, opts...)
+		conn.observe(err)
+		return err
+	})}
 }
 
-// countTemporalCalls counts every unary call on the Temporal client's
-// connection. The SDK chains its own interceptors (retries among them)
-// before the dial options it is given, so this one sees each attempt.
 func countTemporalCalls(ctx context.Context, fullMethod string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 	method := grpcMethodName(fullMethod)
 	temporalRequests.WithLabelValues(method).Inc()
@@ -53,9 +57,35 @@ func countTemporalCalls(ctx context.Context, fullMethod string, req, reply any, 
 	return err
 }
 
-// grpcMethodName is the last element of a gRPC full method name:
-// "/temporal.api.workflowservice.v1.WorkflowService/QueryWorkflow" is
-// "QueryWorkflow".
+// connection is what the calls of one client say of the frontend: whether
+// the last call that could tell found it answering. The orchestrator
+// worker's polls make calls all the time, so a frontend that went away is
+// seen within a poll, even by a controller that makes no call of its own.
+type connection struct {
+	// lastOK and lastDown are unix nanoseconds of the last call that
+	// succeeded and the last that found the frontend unavailable.
+	lastOK, lastDown atomic.Int64
+}
+
+func (c *connection) observe(err error) {
+	now := time.Now().UnixNano()
+	switch status.Code(err) {
+	case codes.Unavailable:
+		c.lastDown.Store(now)
+	case codes.DeadlineExceeded, codes.Canceled, codes.Unknown:
+		// Ended on this side, or not an answer of the frontend: tells nothing.
+	default:
+		// Success, or an answer such as NotFound: the frontend answers.
+		c.lastOK.Store(now)
+	}
+}
+
+// answering: no call found the frontend unavailable since the last one
+// that succeeded.
+func (c *connection) answering() bool {
+	return c.lastDown.Load() <= c.lastOK.Load()
+}
+
 func grpcMethodName(fullMethod string) string {
 	return fullMethod[strings.LastIndexByte(fullMethod, '/')+1:]
 }

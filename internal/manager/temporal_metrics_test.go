@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -120,4 +121,32 @@ func counterValue(t *testing.T, c prometheus.Counter) float64 {
 		t.Fatal(err)
 	}
 	return m.GetCounter().GetValue()
+}
+
+func TestConnectionAnswering(t *testing.T) {
+	var c connection
+	if !c.answering() {
+		t.Fatal("a client that made no call yet is taken as answering")
+	}
+	c.observe(status.Error(codes.Unavailable, "connection refused"))
+	if c.answering() {
+		t.Fatal("answering after a call found the frontend unavailable")
+	}
+	time.Sleep(time.Millisecond)
+	c.observe(status.Error(codes.DeadlineExceeded, "context deadline exceeded"))
+	c.observe(errors.New("not a status"))
+	if c.answering() {
+		t.Fatal("a call that timed out on this side says the frontend answers")
+	}
+	c.observe(status.Error(codes.NotFound, "workflow not found"))
+	if !c.answering() {
+		t.Fatal("NotFound is an answer: the frontend is back")
+	}
+	time.Sleep(time.Millisecond)
+	c.observe(status.Error(codes.Unavailable, "connection refused"))
+	time.Sleep(time.Millisecond)
+	c.observe(nil)
+	if !c.answering() {
+		t.Fatal("not answering after a call succeeded")
+	}
 }
