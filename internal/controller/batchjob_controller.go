@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -203,14 +204,28 @@ func (r *BatchJobReconciler) finish(ctx context.Context, job *batchv1alpha1.Batc
 		}
 		return ctrl.Result{}, nil
 	}
+	// Looking again, after an interval or an error, waits behind what a
+	// user or a run asked for (see pollPriority).
+	again := ctrl.Result{Priority: ptr(pollPriority)}
 	if temporalErr != nil {
-		return ctrl.Result{}, fmt.Errorf("temporal: %w", temporalErr)
+		return again, fmt.Errorf("temporal: %w", temporalErr)
 	}
 	if obs.temporalReason != "" {
-		return ctrl.Result{}, errors.New(obs.temporalMessage)
+		return again, errors.New(obs.temporalMessage)
 	}
-	return ctrl.Result{RequeueAfter: p.requeueAfter}, nil
+	again.RequeueAfter = p.requeueAfter
+	return again, nil
 }
+
+// pollPriority is the workqueue priority of a pass the controller asks for
+// itself: a poll, or a retry after an error. Passes that events ask for (a
+// job created, a spec edit, a re-drive, a deletion, a run's report that
+// status must show) keep the default priority 0 and go first, so that with
+// hundreds of jobs polled every few seconds an edit does not queue behind
+// every job's poll. It is the priority controller-runtime gives the objects
+// of its first list after a start, so that polls of running jobs cannot
+// starve jobs not read since a restart either.
+var pollPriority = handler.LowPriority
 
 func (r *BatchJobReconciler) rand() float64 {
 	if r.Rand != nil {

@@ -246,7 +246,18 @@ type orchestratorWorker struct {
 func (w *orchestratorWorker) NeedLeaderElection() bool { return false }
 
 func (w *orchestratorWorker) newWorker() worker.Worker {
-	wk := worker.New(w.client, w.taskQueue, worker.Options{})
+	// One manager runs every job's orchestrator. With a fixed number of
+	// pollers, the SDK polls only the sticky queue (the workflows it has
+	// cached) while that queue has a backlog, so under load the first task
+	// of a new job, on the normal queue, waits until the running ones are
+	// served: jobs applied to a busy manager did not start for minutes.
+	// Autoscaling pollers keep one poll on the normal queue at all times,
+	// and scale with the backlog the server reports.
+	wk := worker.New(w.client, w.taskQueue, worker.Options{
+		WorkflowTaskPollerBehavior: worker.NewPollerBehaviorAutoscaling(worker.PollerBehaviorAutoscalingOptions{
+			InitialNumberOfPollers: 4, MinimumNumberOfPollers: 2, MaximumNumberOfPollers: 32,
+		}),
+	})
 	if w.reports == nil {
 		temporalbatch.Register(wk)
 	} else {
