@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"strconv"
@@ -31,6 +33,12 @@ const (
 	EnvTLSServerName = "TEMPORAL_TLS_SERVER_NAME"
 	EnvAPIKey        = "TEMPORAL_API_KEY"
 	EnvGracePeriod   = "TEMPORAL_BATCH_GRACE_PERIOD"
+
+	// EnvTLSFilesOptional, when true, makes a TLS file variable that names
+	// an absent file count as unset (logged) rather than an error. The
+	// operator sets it with the files of its credentials Secret, which holds
+	// only some of them.
+	EnvTLSFilesOptional = "TEMPORAL_TLS_FILES_OPTIONAL"
 )
 
 // Defaults applied to settings that are not set.
@@ -88,12 +96,15 @@ func (t TLSConfig) enabled() bool {
 
 // ConfigFromEnv reads the worker configuration from the environment variables
 // named by the Env* constants. An empty variable counts as unset. The error
-// lists every invalid variable with how to fix it.
+// lists every invalid variable with how to fix it. With
+// TEMPORAL_TLS_FILES_OPTIONAL=true, a TLS file that does not exist counts as
+// not configured, and is logged with slog's default logger; the files are
+// otherwise read when the worker connects.
 func ConfigFromEnv() (Config, error) {
-	return configFrom(os.Getenv)
+	return configFrom(os.Getenv, slog.Default())
 }
 
-func configFrom(getenv func(string) string) (Config, error) {
+func configFrom(getenv func(string) string, logger *slog.Logger) (Config, error) {
 	get := func(name string) string { return strings.TrimSpace(getenv(name)) }
 	cfg := Config{
 		Address:   get(EnvAddress),
@@ -126,8 +137,27 @@ func configFrom(getenv func(string) string) (Config, error) {
 		}
 		cfg.GracePeriod = d
 	}
+	var absent []string
+	if v := get(EnvTLSFilesOptional); v != "" {
+		optional, err := strconv.ParseBool(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s=%q is not true or false: set it to true to go on without the TLS files that do not exist", EnvTLSFilesOptional, v))
+		} else if optional {
+			var ferrs []error
+			absent, ferrs = cfg.TLS.dropAbsentFiles(logger)
+			errs = append(errs, ferrs...)
+		}
+	}
 	if (cfg.TLS.CertFile == "") != (cfg.TLS.KeyFile == "") {
-		errs = append(errs, fmt.Errorf("%s and %s must be set together: set both for mutual TLS, or neither", EnvTLSCertFile, EnvTLSKeyFile))
+		if len(absent) > 0 {
+			have, haveFile, missing, missingFile := EnvTLSCertFile, cfg.TLS.CertFile, EnvTLSKeyFile, get(EnvTLSKeyFile)
+			if cfg.TLS.CertFile == "" {
+				have, haveFile, missing, missingFile = EnvTLSKeyFile, cfg.TLS.KeyFile, EnvTLSCertFile, get(EnvTLSCertFile)
+			}
+			errs = append(errs, fmt.Errorf("%s=%q exists but %s=%q does not: mutual TLS needs both the certificate and its key (tls.crt and tls.key in the credentials Secret), or neither", have, haveFile, missing, missingFile))
+		} else {
+			errs = append(errs, fmt.Errorf("%s and %s must be set together: set both for mutual TLS, or neither", EnvTLSCertFile, EnvTLSKeyFile))
+		}
 	}
 	if len(errs) > 0 {
 		return Config{}, errors.Join(errs...)
@@ -223,26 +253,55 @@ func (c Config) identity() string {
 	return id
 }
 
+// dropAbsentFiles unsets the files that do not exist, logging each, and
+// returns their variables; a file that cannot be checked is an error.
+func (t *TLSConfig) dropAbsentFiles(logger *slog.Logger) (absent []string, errs []error) {
+	files := []struct {
+		env, without string
+		file         *string
+	}{
+		{EnvTLSCertFile, "no client certificate, so no mutual TLS", &t.CertFile},
+		{EnvTLSKeyFile, "no client key, so no mutual TLS", &t.KeyFile},
+		{EnvTLSCAFile, "the system's roots verify the server's certificate", &t.CAFile},
+	}
+	for _, f := range files {
+		if *f.file == "" {
+			continue
+		}
+		_, err := os.Stat(*f.file)
+		switch {
+		case err == nil:
+		case errors.Is(err, fs.ErrNotExist):
+			logger.Info("TLS file not found: not configured", "variable", f.env, "file", *f.file, "meaning", f.without)
+			absent = append(absent, f.env)
+			*f.file = ""
+		default:
+			errs = append(errs, fmt.Errorf("%s=%q cannot be checked: %w", f.env, *f.file, err))
+		}
+	}
+	return absent, errs
+}
+
 func (t TLSConfig) build() (*tls.Config, error) {
 	if !t.enabled() {
 		return nil, nil
 	}
 	cfg := &tls.Config{ServerName: t.ServerName, MinVersion: tls.VersionTLS12}
 	if t.CAFile != "" {
-		pem, err := os.ReadFile(t.CAFile)
+		caPEM, err := os.ReadFile(t.CAFile)
 		if err != nil {
-			return nil, fmt.Errorf("read %s: %w", EnvTLSCAFile, err)
+			return nil, fmt.Errorf("read %s=%q: %w", EnvTLSCAFile, t.CAFile, err)
 		}
 		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
+		if !pool.AppendCertsFromPEM(caPEM) {
 			return nil, fmt.Errorf("%s=%q holds no PEM certificate: point it at the CA bundle that signs the server's certificate", EnvTLSCAFile, t.CAFile)
 		}
 		cfg.RootCAs = pool
 	}
 	if t.CertFile != "" || t.KeyFile != "" {
 		certFile, keyFile := t.CertFile, t.KeyFile
-		if _, err := tls.LoadX509KeyPair(certFile, keyFile); err != nil {
-			return nil, fmt.Errorf("load client certificate %s=%q and %s=%q: %w", EnvTLSCertFile, certFile, EnvTLSKeyFile, keyFile, err)
+		if err := checkKeyPair(certFile, keyFile); err != nil {
+			return nil, err
 		}
 		// Kubernetes and cert-manager rotate mounted certificates in place.
 		// Reading the pair at every handshake lets a long-running worker
@@ -257,4 +316,40 @@ func (t TLSConfig) build() (*tls.Config, error) {
 		}
 	}
 	return cfg, nil
+}
+
+// checkKeyPair reads a client certificate and its key, with an error that
+// names the variable and file at fault.
+func checkKeyPair(certFile, keyFile string) error {
+	certPEM, err := os.ReadFile(certFile)
+	if err != nil {
+		return fmt.Errorf("read %s=%q: %w", EnvTLSCertFile, certFile, err)
+	}
+	keyPEM, err := os.ReadFile(keyFile)
+	if err != nil {
+		return fmt.Errorf("read %s=%q: %w", EnvTLSKeyFile, keyFile, err)
+	}
+	if !hasPEMBlock(certPEM, func(typ string) bool { return typ == "CERTIFICATE" }) {
+		return fmt.Errorf("%s=%q holds no PEM certificate: point it at the client certificate (tls.crt)", EnvTLSCertFile, certFile)
+	}
+	if !hasPEMBlock(keyPEM, func(typ string) bool { return strings.HasSuffix(typ, "PRIVATE KEY") }) {
+		return fmt.Errorf("%s=%q holds no PEM private key: point it at the client certificate's key (tls.key)", EnvTLSKeyFile, keyFile)
+	}
+	if _, err := tls.X509KeyPair(certPEM, keyPEM); err != nil {
+		return fmt.Errorf("client certificate %s=%q and key %s=%q do not make a key pair: %w", EnvTLSCertFile, certFile, EnvTLSKeyFile, keyFile, err)
+	}
+	return nil
+}
+
+func hasPEMBlock(data []byte, wanted func(typ string) bool) bool {
+	for {
+		var block *pem.Block
+		block, data = pem.Decode(data)
+		if block == nil {
+			return false
+		}
+		if wanted(block.Type) {
+			return true
+		}
+	}
 }

@@ -13,6 +13,7 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -23,7 +24,7 @@ func envOf(vars map[string]string) func(string) string {
 }
 
 func TestConfigDefaults(t *testing.T) {
-	cfg, err := configFrom(envOf(map[string]string{EnvTaskQueue: "inflate-prices"}))
+	cfg, err := configFrom(envOf(map[string]string{EnvTaskQueue: "inflate-prices"}), slog.Default())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +53,7 @@ func TestConfigFromEnvironment(t *testing.T) {
 		EnvTLSServerName: "temporal.internal",
 		EnvAPIKey:        "secret-key",
 		EnvGracePeriod:   "2m",
-	}))
+	}), slog.Default())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,13 +128,18 @@ func TestConfigValidation(t *testing.T) {
 			want: []string{EnvTLSCertFile + " and " + EnvTLSKeyFile + " must be set together"},
 		},
 		{
+			name: "optional TLS files not a boolean",
+			env:  map[string]string{EnvTaskQueue: "q", EnvTLSFilesOptional: "sometimes"},
+			want: []string{EnvTLSFilesOptional + `="sometimes"`, "true or false"},
+		},
+		{
 			name: "every problem at once",
 			env:  map[string]string{EnvPagesPerPod: "-2", EnvGracePeriod: "soon", EnvTLSKeyFile: "/tls/tls.key"},
 			want: []string{EnvTaskQueue, EnvPagesPerPod, EnvGracePeriod, EnvTLSKeyFile},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := configFrom(envOf(tc.env))
+			_, err := configFrom(envOf(tc.env), slog.Default())
 			if err == nil {
 				t.Fatal("no error")
 			}
@@ -214,6 +220,198 @@ func TestTLSConfig(t *testing.T) {
 			t.Errorf("error = %v, want one naming %s", err, EnvTLSKeyFile)
 		}
 	})
+}
+
+// TestOptionalTLSFiles loads the configuration the operator gives worker
+// pods with a credentials Secret: every file named, each present only when
+// the Secret holds its key.
+func TestOptionalTLSFiles(t *testing.T) {
+	material := t.TempDir()
+	certFile, keyFile := writeCertificate(t, material)
+	const apiKey = "secret-key"
+
+	for _, tc := range []struct {
+		name string
+		// files are the Secret's keys, apiKey whether it holds api-key.
+		files  []string
+		apiKey bool
+		// want is the TLS configuration read; absent the variables logged
+		// as not configured.
+		wantTLS     TLSConfig
+		mutualTLS   bool
+		customRoots bool
+		absent      []string
+	}{
+		{
+			name: "api key only", apiKey: true,
+			absent: []string{EnvTLSCertFile, EnvTLSKeyFile, EnvTLSCAFile},
+		},
+		{
+			name: "certificate and key only", files: []string{"tls.crt", "tls.key"},
+			wantTLS: TLSConfig{CertFile: "tls.crt", KeyFile: "tls.key"}, mutualTLS: true,
+			absent: []string{EnvTLSCAFile},
+		},
+		{
+			name: "CA only", files: []string{"ca.crt"},
+			wantTLS: TLSConfig{CAFile: "ca.crt"}, customRoots: true,
+			absent: []string{EnvTLSCertFile, EnvTLSKeyFile},
+		},
+		{
+			name:   "nothing",
+			absent: []string{EnvTLSCertFile, EnvTLSKeyFile, EnvTLSCAFile},
+		},
+		{
+			name: "everything", files: []string{"tls.crt", "tls.key", "ca.crt"}, apiKey: true,
+			wantTLS: TLSConfig{CertFile: "tls.crt", KeyFile: "tls.key", CAFile: "ca.crt"}, mutualTLS: true, customRoots: true,
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			src := map[string]string{"tls.crt": certFile, "tls.key": keyFile, "ca.crt": certFile}
+			for _, f := range tc.files {
+				raw, err := os.ReadFile(src[f])
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(filepath.Join(dir, f), raw, 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			env := map[string]string{
+				EnvTaskQueue:        "q",
+				EnvTLSCertFile:      filepath.Join(dir, "tls.crt"),
+				EnvTLSKeyFile:       filepath.Join(dir, "tls.key"),
+				EnvTLSCAFile:        filepath.Join(dir, "ca.crt"),
+				EnvTLSFilesOptional: "true",
+			}
+			if tc.apiKey {
+				env[EnvAPIKey] = apiKey
+			}
+			var logs strings.Builder
+			cfg, err := configFrom(envOf(env), slog.New(slog.NewTextHandler(&logs, nil)))
+			if err != nil {
+				t.Fatal(err)
+			}
+
+			want := tc.wantTLS
+			for _, f := range []*string{&want.CertFile, &want.KeyFile, &want.CAFile} {
+				if *f != "" {
+					*f = filepath.Join(dir, *f)
+				}
+			}
+			if cfg.TLS != want {
+				t.Errorf("TLS = %+v, want %+v", cfg.TLS, want)
+			}
+			if got := cfg.APIKey != ""; got != tc.apiKey {
+				t.Errorf("API key set %t, want %t", got, tc.apiKey)
+			}
+			for _, v := range []string{EnvTLSCertFile, EnvTLSKeyFile, EnvTLSCAFile} {
+				logged := strings.Contains(logs.String(), "variable="+v)
+				if wantLogged := slices.Contains(tc.absent, v); logged != wantLogged {
+					t.Errorf("%s logged as not configured: %t, want %t; logs:\n%s", v, logged, wantLogged, logs.String())
+				}
+			}
+
+			opts, err := cfg.clientOptions(slog.Default())
+			if err != nil {
+				t.Fatal(err)
+			}
+			tlsConfig := opts.ConnectionOptions.TLS
+			if got := tlsConfig != nil && tlsConfig.GetClientCertificate != nil; got != tc.mutualTLS {
+				t.Errorf("client certificate configured %t, want %t", got, tc.mutualTLS)
+			}
+			if got := tlsConfig != nil && tlsConfig.RootCAs != nil; got != tc.customRoots {
+				t.Errorf("CA file configured %t, want %t", got, tc.customRoots)
+			}
+			if tlsConfig != nil && !tc.mutualTLS && !tc.customRoots {
+				t.Error("TLS configured without TLS material")
+			}
+			if got := opts.Credentials != nil; got != tc.apiKey {
+				t.Errorf("API key credentials %t, want %t", got, tc.apiKey)
+			}
+		})
+	}
+}
+
+// TestTLSFileErrors: files that are there but wrong, or half a key pair,
+// fail with an error naming the variable and the file.
+func TestTLSFileErrors(t *testing.T) {
+	material := t.TempDir()
+	certFile, keyFile := writeCertificate(t, material)
+	garbage := filepath.Join(material, "garbage.pem")
+	if err := os.WriteFile(garbage, []byte("not PEM\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, otherKey := writeCertificate(t, t.TempDir())
+	missing := filepath.Join(material, "missing")
+
+	for _, tc := range []struct {
+		name     string
+		tls      map[string]string
+		optional string
+		// want are fragments of the error, at load or when connecting.
+		want []string
+	}{
+		{
+			name: "certificate without its key", optional: "true",
+			tls:  map[string]string{EnvTLSCertFile: certFile, EnvTLSKeyFile: missing},
+			want: []string{EnvTLSCertFile + `="` + certFile + `" exists`, EnvTLSKeyFile + `="` + missing + `" does not`},
+		},
+		{
+			name: "key without its certificate", optional: "true",
+			tls:  map[string]string{EnvTLSCertFile: missing, EnvTLSKeyFile: keyFile},
+			want: []string{EnvTLSKeyFile + `="` + keyFile + `" exists`, EnvTLSCertFile + `="` + missing + `" does not`},
+		},
+		{
+			name: "certificate not PEM", optional: "true",
+			tls:  map[string]string{EnvTLSCertFile: garbage, EnvTLSKeyFile: keyFile},
+			want: []string{EnvTLSCertFile + `="` + garbage + `"`, "no PEM certificate"},
+		},
+		{
+			name: "key not PEM", optional: "true",
+			tls:  map[string]string{EnvTLSCertFile: certFile, EnvTLSKeyFile: garbage},
+			want: []string{EnvTLSKeyFile + `="` + garbage + `"`, "no PEM private key"},
+		},
+		{
+			name: "key of another certificate", optional: "true",
+			tls:  map[string]string{EnvTLSCertFile: certFile, EnvTLSKeyFile: otherKey},
+			want: []string{EnvTLSCertFile + `="` + certFile + `"`, EnvTLSKeyFile + `="` + otherKey + `"`, "do not make a key pair"},
+		},
+		{
+			name: "CA not PEM", optional: "true",
+			tls:  map[string]string{EnvTLSCAFile: garbage},
+			want: []string{EnvTLSCAFile + `="` + garbage + `"`, "no PEM certificate"},
+		},
+		{
+			name: "absent file without the optional flag",
+			tls:  map[string]string{EnvTLSCAFile: missing},
+			want: []string{EnvTLSCAFile + `="` + missing + `"`},
+		},
+		{
+			name: "absent pair with the flag false", optional: "false",
+			tls:  map[string]string{EnvTLSCertFile: missing, EnvTLSKeyFile: missing},
+			want: []string{EnvTLSCertFile + `="` + missing + `"`},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := map[string]string{EnvTaskQueue: "q", EnvTLSFilesOptional: tc.optional}
+			for k, v := range tc.tls {
+				env[k] = v
+			}
+			cfg, err := configFrom(envOf(env), slog.Default())
+			if err == nil {
+				_, err = cfg.clientOptions(slog.Default())
+			}
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, fragment := range tc.want {
+				if !strings.Contains(err.Error(), fragment) {
+					t.Errorf("error %q does not contain %q", err, fragment)
+				}
+			}
+		})
+	}
 }
 
 func TestRunNeedsTaskQueue(t *testing.T) {
