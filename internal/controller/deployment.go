@@ -6,7 +6,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"path"
 	"strconv"
+	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -39,7 +41,19 @@ const (
 	annotationPodSpec = "batch.temporalbatch.io/template-hash"
 	credentialsVolume = "temporal-credentials"
 	credentialsPath   = "/etc/temporal-batch/credentials"
+	// tmpVolume is the emptyDir mounted at /tmp in the containers whose root
+	// filesystem the operator makes read-only (see defaultSecurity).
+	tmpVolume = "temporal-batch-tmp"
+	tmpPath   = "/tmp"
 )
+
+// credentialFiles are the keys of the credentials Secret mounted as files,
+// by the variable that names each.
+var credentialFiles = []struct{ env, key string }{
+	{processor.EnvTLSCertFile, "tls.crt"},
+	{processor.EnvTLSKeyFile, "tls.key"},
+	{processor.EnvTLSCAFile, "ca.crt"},
+}
 
 func workersName(job *batchv1alpha1.BatchJob) string { return job.Name + "-workers" }
 
@@ -65,15 +79,21 @@ func workerDeployment(job *batchv1alpha1.BatchJob, conn Connection) (*appsv1.Dep
 	}
 	tmpl.Labels["app.kubernetes.io/name"] = "temporal-batch-worker"
 	tmpl.Labels["app.kubernetes.io/managed-by"] = "temporal-batch"
-	if len(job.Name) <= 63 {
-		tmpl.Labels[labelJobName] = job.Name
-	}
+	tmpl.Labels[labelJobName] = labelValue(job.Name)
+	defaultSecurity(&tmpl.Spec)
 	env := injectedEnv(job, conn)
 	if conn.CredentialsSecret != "" {
+		// Optional, and so is each item: the kubelet leaves out the keys
+		// the Secret does not hold, and the worker goes on without the
+		// files it does not find (TEMPORAL_TLS_FILES_OPTIONAL).
+		items := make([]corev1.KeyToPath, 0, len(credentialFiles))
+		for _, f := range credentialFiles {
+			items = append(items, corev1.KeyToPath{Key: f.key, Path: f.key})
+		}
 		tmpl.Spec.Volumes = append(tmpl.Spec.Volumes, corev1.Volume{
 			Name: credentialsVolume,
 			VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
-				SecretName: conn.CredentialsSecret, Optional: ptr(true),
+				SecretName: conn.CredentialsSecret, Items: items, Optional: ptr(true),
 			}},
 		})
 	}
@@ -110,10 +130,14 @@ func injectedEnv(job *batchv1alpha1.BatchJob, conn Connection) []corev1.EnvVar {
 		{Name: processor.EnvJob, Value: job.Namespace + "/" + job.Name},
 	}
 	if conn.CredentialsSecret != "" {
+		// The operator does not read the Secret (it has no rights to), so
+		// it names every file; the worker treats a file that is absent
+		// because the Secret lacks its key as not configured.
+		for _, f := range credentialFiles {
+			env = append(env, corev1.EnvVar{Name: f.env, Value: credentialsPath + "/" + f.key})
+		}
 		env = append(env,
-			corev1.EnvVar{Name: processor.EnvTLSCertFile, Value: credentialsPath + "/tls.crt"},
-			corev1.EnvVar{Name: processor.EnvTLSKeyFile, Value: credentialsPath + "/tls.key"},
-			corev1.EnvVar{Name: processor.EnvTLSCAFile, Value: credentialsPath + "/ca.crt"},
+			corev1.EnvVar{Name: processor.EnvTLSFilesOptional, Value: "true"},
 			corev1.EnvVar{Name: processor.EnvAPIKey, ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
 				LocalObjectReference: corev1.LocalObjectReference{Name: conn.CredentialsSecret}, Key: "api-key", Optional: ptr(true),
 			}}},
@@ -123,6 +147,89 @@ func injectedEnv(job *batchv1alpha1.BatchJob, conn Connection) []corev1.EnvVar {
 		env = append(env, corev1.EnvVar{Name: processor.EnvTLSServerName, Value: conn.TLSServerName})
 	}
 	return env
+}
+
+// labelValue makes a name usable as a label value (at most 63 characters):
+// a name that fits is kept as it is, so workers of existing jobs keep their
+// labels; a longer one is cut to its first characters and a hash of the
+// whole name, so that it is deterministic and two long names sharing a
+// prefix still differ.
+func labelValue(name string) string {
+	const maxLen = 63
+	if len(name) <= maxLen {
+		return name
+	}
+	sum := sha256.Sum256([]byte(name))
+	suffix := hex.EncodeToString(sum[:])[:10]
+	// A label value ends with a letter or digit; object names start with one.
+	prefix := strings.TrimRight(name[:maxLen-1-len(suffix)], "-._")
+	return prefix + "-" + suffix
+}
+
+// defaultSecurity fills in a restricted security context where the template
+// leaves a field unset; a value the template sets, even false or empty, is
+// kept. The pod runs as non-root with the runtime's seccomp profile and no
+// service account token; each container and init container gets
+// allowPrivilegeEscalation: false, capabilities that drop ALL (unless it sets
+// capabilities) and a read-only root filesystem. A container whose
+// readOnlyRootFilesystem the operator turns on, and that mounts nothing at
+// /tmp, gets an emptyDir there. Windows pods only get the token default:
+// the others are Linux settings.
+func defaultSecurity(spec *corev1.PodSpec) {
+	if spec.AutomountServiceAccountToken == nil {
+		spec.AutomountServiceAccountToken = ptr(false)
+	}
+	if spec.OS != nil && spec.OS.Name == corev1.Windows {
+		return
+	}
+	if spec.SecurityContext == nil {
+		spec.SecurityContext = &corev1.PodSecurityContext{}
+	}
+	if spec.SecurityContext.RunAsNonRoot == nil {
+		spec.SecurityContext.RunAsNonRoot = ptr(true)
+	}
+	if spec.SecurityContext.SeccompProfile == nil {
+		spec.SecurityContext.SeccompProfile = &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}
+	}
+	needTmp := false
+	for _, cs := range [][]corev1.Container{spec.InitContainers, spec.Containers} {
+		for i := range cs {
+			if defaultContainerSecurity(&cs[i]) {
+				needTmp = true
+			}
+		}
+	}
+	if needTmp {
+		spec.Volumes = append(spec.Volumes, corev1.Volume{
+			Name: tmpVolume, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}},
+		})
+	}
+}
+
+// defaultContainerSecurity is defaultSecurity for one container; it reports
+// whether it mounted the /tmp emptyDir.
+func defaultContainerSecurity(c *corev1.Container) bool {
+	if c.SecurityContext == nil {
+		c.SecurityContext = &corev1.SecurityContext{}
+	}
+	sc := c.SecurityContext
+	if sc.AllowPrivilegeEscalation == nil {
+		sc.AllowPrivilegeEscalation = ptr(false)
+	}
+	if sc.Capabilities == nil {
+		sc.Capabilities = &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}}
+	}
+	if sc.ReadOnlyRootFilesystem != nil {
+		return false
+	}
+	sc.ReadOnlyRootFilesystem = ptr(true)
+	for _, m := range c.VolumeMounts {
+		if path.Clean(m.MountPath) == tmpPath {
+			return false
+		}
+	}
+	c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: tmpVolume, MountPath: tmpPath})
+	return true
 }
 
 func mergeEnv(user, injected []corev1.EnvVar) []corev1.EnvVar {

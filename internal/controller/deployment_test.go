@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	batchv1alpha1 "github.com/temporal-batch/temporal-batch/api/v1alpha1"
 	"github.com/temporal-batch/temporal-batch/pkg/processor"
@@ -59,7 +60,7 @@ func TestWorkerDeployment(t *testing.T) {
 		processor.EnvPagesPerPod: "4",
 		processor.EnvJob:         "shop/inflate-prices",
 	}
-	credentialEnv := []string{processor.EnvTLSCertFile, processor.EnvTLSKeyFile, processor.EnvTLSCAFile, processor.EnvAPIKey, processor.EnvTLSServerName}
+	credentialEnv := []string{processor.EnvTLSCertFile, processor.EnvTLSKeyFile, processor.EnvTLSCAFile, processor.EnvAPIKey, processor.EnvTLSServerName, processor.EnvTLSFilesOptional}
 
 	tests := []struct {
 		name  string
@@ -91,8 +92,10 @@ func TestWorkerDeployment(t *testing.T) {
 			conn: workerConn,
 			check: func(t *testing.T, d *appsv1.Deployment) {
 				require.Equal(t, strings.Repeat("n", 64)+"-workers", d.Name)
-				require.NotContains(t, d.Spec.Template.Labels, labelJobName)
+				require.Equal(t, labelValue(strings.Repeat("n", 64)), d.Spec.Template.Labels[labelJobName])
+				require.Len(t, d.Spec.Template.Labels[labelJobName], 63)
 				require.Equal(t, uid, d.Spec.Template.Labels[labelJobUID])
+				require.Equal(t, map[string]string{labelJobUID: uid}, d.Spec.Selector.MatchLabels)
 			},
 		},
 		{
@@ -110,15 +113,17 @@ func TestWorkerDeployment(t *testing.T) {
 					for _, k := range credentialEnv {
 						require.NotContains(t, env, k, "container %s: no credentials configured", c.Name)
 					}
-					require.Empty(t, c.VolumeMounts, "container %s", c.Name)
+					require.Equal(t, []corev1.VolumeMount{{Name: tmpVolume, MountPath: "/tmp"}}, c.VolumeMounts, "container %s: only the /tmp emptyDir", c.Name)
 				}
 				env := envMap(t, cs[0].Env)
 				require.Equal(t, "debug", env["LOG_LEVEL"].Value)
 				require.Equal(t, "db", env["DATABASE_URL"].ValueFrom.SecretKeyRef.Name)
 				require.Len(t, cs[0].Env, len(injected)+2)
 				require.Len(t, cs[1].Env, len(injected))
-				require.Equal(t, []corev1.Volume{{Name: "scratch", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}},
-					d.Spec.Template.Spec.Volumes)
+				require.Equal(t, []corev1.Volume{
+					{Name: "scratch", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+					{Name: tmpVolume, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+				}, d.Spec.Template.Spec.Volumes)
 			},
 		},
 		{
@@ -135,13 +140,16 @@ func TestWorkerDeployment(t *testing.T) {
 			conn: Connection{Address: "batch.a1b2c.tmprl.cloud:7233", Namespace: "batch.a1b2c", CredentialsSecret: "temporal-cloud", TLSServerName: "batch.a1b2c.tmprl.cloud"},
 			check: func(t *testing.T, d *appsv1.Deployment) {
 				vols := d.Spec.Template.Spec.Volumes
-				require.Len(t, vols, 2)
+				require.Len(t, vols, 3)
 				require.Equal(t, "scratch", vols[0].Name)
-				require.Equal(t, credentialsVolume, vols[1].Name)
-				require.NotNil(t, vols[1].Secret)
-				require.Equal(t, "temporal-cloud", vols[1].Secret.SecretName)
-				require.NotNil(t, vols[1].Secret.Optional)
-				require.True(t, *vols[1].Secret.Optional, "a Secret with only some of the keys is fine")
+				require.Equal(t, tmpVolume, vols[1].Name)
+				require.Equal(t, credentialsVolume, vols[2].Name)
+				require.NotNil(t, vols[2].Secret)
+				require.Equal(t, "temporal-cloud", vols[2].Secret.SecretName)
+				require.NotNil(t, vols[2].Secret.Optional)
+				require.True(t, *vols[2].Secret.Optional, "a Secret with only some of the keys is fine: the kubelet leaves the others out")
+				require.Equal(t, []corev1.KeyToPath{{Key: "tls.crt", Path: "tls.crt"}, {Key: "tls.key", Path: "tls.key"}, {Key: "ca.crt", Path: "ca.crt"}},
+					vols[2].Secret.Items, "the TLS files at fixed paths; the API key comes as a variable")
 
 				for _, c := range d.Spec.Template.Spec.Containers {
 					require.Contains(t, c.VolumeMounts, corev1.VolumeMount{Name: credentialsVolume, MountPath: credentialsPath, ReadOnly: true}, "container %s", c.Name)
@@ -151,6 +159,7 @@ func TestWorkerDeployment(t *testing.T) {
 					require.Equal(t, credentialsPath+"/tls.crt", env[processor.EnvTLSCertFile].Value)
 					require.Equal(t, credentialsPath+"/tls.key", env[processor.EnvTLSKeyFile].Value)
 					require.Equal(t, credentialsPath+"/ca.crt", env[processor.EnvTLSCAFile].Value)
+					require.Equal(t, "true", env[processor.EnvTLSFilesOptional].Value, "the worker goes on without the files the Secret lacks")
 					require.Equal(t, "batch.a1b2c.tmprl.cloud", env[processor.EnvTLSServerName].Value)
 
 					key := env[processor.EnvAPIKey]
@@ -172,7 +181,8 @@ func TestWorkerDeployment(t *testing.T) {
 				env := envMap(t, d.Spec.Template.Spec.Containers[0].Env)
 				require.Equal(t, "temporal.internal", env[processor.EnvTLSServerName].Value)
 				require.NotContains(t, env, processor.EnvAPIKey)
-				require.Len(t, d.Spec.Template.Spec.Volumes, 1)
+				require.NotContains(t, env, processor.EnvTLSFilesOptional)
+				require.Len(t, d.Spec.Template.Spec.Volumes, 2, "scratch and /tmp, no credentials")
 			},
 		},
 	}
@@ -294,4 +304,197 @@ func TestTemplateHash(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestWorkerSecurityDefaults(t *testing.T) {
+	restricted := func() *corev1.SecurityContext {
+		return &corev1.SecurityContext{
+			AllowPrivilegeEscalation: ptr(false),
+			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+			ReadOnlyRootFilesystem:   ptr(true),
+		}
+	}
+	restrictedPod := func() *corev1.PodSecurityContext {
+		return &corev1.PodSecurityContext{
+			RunAsNonRoot:   ptr(true),
+			SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+		}
+	}
+	tmpMount := corev1.VolumeMount{Name: tmpVolume, MountPath: "/tmp"}
+	tmp := corev1.Volume{Name: tmpVolume, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}
+
+	tests := []struct {
+		name string
+		spec corev1.PodSpec
+		// want is the pod spec generated, without the injected env.
+		want corev1.PodSpec
+	}{
+		{
+			name: "template without a security context",
+			spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "worker"}}},
+			want: corev1.PodSpec{
+				AutomountServiceAccountToken: ptr(false),
+				SecurityContext:              restrictedPod(),
+				Containers:                   []corev1.Container{{Name: "worker", SecurityContext: restricted(), VolumeMounts: []corev1.VolumeMount{tmpMount}}},
+				Volumes:                      []corev1.Volume{tmp},
+			},
+		},
+		{
+			name: "the template's own values stay, false and empty included",
+			spec: corev1.PodSpec{
+				AutomountServiceAccountToken: ptr(true),
+				SecurityContext: &corev1.PodSecurityContext{
+					RunAsNonRoot:   ptr(false),
+					SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeUnconfined},
+				},
+				Containers: []corev1.Container{
+					{Name: "worker", SecurityContext: &corev1.SecurityContext{
+						AllowPrivilegeEscalation: ptr(true),
+						Capabilities:             &corev1.Capabilities{Add: []corev1.Capability{"NET_ADMIN"}},
+						ReadOnlyRootFilesystem:   ptr(false),
+					}},
+					{Name: "no-capability-default", SecurityContext: &corev1.SecurityContext{Capabilities: &corev1.Capabilities{}}},
+				},
+			},
+			want: corev1.PodSpec{
+				AutomountServiceAccountToken: ptr(true),
+				SecurityContext: &corev1.PodSecurityContext{
+					RunAsNonRoot:   ptr(false),
+					SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeUnconfined},
+				},
+				Containers: []corev1.Container{
+					{Name: "worker", SecurityContext: &corev1.SecurityContext{
+						AllowPrivilegeEscalation: ptr(true),
+						Capabilities:             &corev1.Capabilities{Add: []corev1.Capability{"NET_ADMIN"}},
+						ReadOnlyRootFilesystem:   ptr(false),
+					}},
+					{
+						Name: "no-capability-default",
+						SecurityContext: &corev1.SecurityContext{
+							AllowPrivilegeEscalation: ptr(false), Capabilities: &corev1.Capabilities{}, ReadOnlyRootFilesystem: ptr(true),
+						},
+						VolumeMounts: []corev1.VolumeMount{tmpMount},
+					},
+				},
+				Volumes: []corev1.Volume{tmp},
+			},
+		},
+		{
+			name: "pod security context partly set",
+			spec: corev1.PodSpec{
+				SecurityContext: &corev1.PodSecurityContext{RunAsUser: ptr[int64](10001), FSGroup: ptr[int64](10001)},
+				Containers:      []corev1.Container{{Name: "worker", SecurityContext: &corev1.SecurityContext{RunAsGroup: ptr[int64](10001)}}},
+			},
+			want: corev1.PodSpec{
+				AutomountServiceAccountToken: ptr(false),
+				SecurityContext: &corev1.PodSecurityContext{
+					RunAsUser: ptr[int64](10001), FSGroup: ptr[int64](10001),
+					RunAsNonRoot: ptr(true), SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+				},
+				Containers: []corev1.Container{{
+					Name: "worker",
+					SecurityContext: &corev1.SecurityContext{
+						RunAsGroup: ptr[int64](10001), AllowPrivilegeEscalation: ptr(false),
+						Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}}, ReadOnlyRootFilesystem: ptr(true),
+					},
+					VolumeMounts: []corev1.VolumeMount{tmpMount},
+				}},
+				Volumes: []corev1.Volume{tmp},
+			},
+		},
+		{
+			name: "several containers: /tmp only where the operator made the root read-only and nothing is mounted there",
+			spec: corev1.PodSpec{
+				Containers: []corev1.Container{
+					{Name: "plain"},
+					{Name: "own-tmp", VolumeMounts: []corev1.VolumeMount{{Name: "scratch", MountPath: "/tmp/"}}},
+					{Name: "read-only-by-template", SecurityContext: &corev1.SecurityContext{ReadOnlyRootFilesystem: ptr(true)}},
+					{Name: "writable", SecurityContext: &corev1.SecurityContext{ReadOnlyRootFilesystem: ptr(false)}},
+				},
+				Volumes: []corev1.Volume{{Name: "scratch", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}},
+			},
+			want: corev1.PodSpec{
+				AutomountServiceAccountToken: ptr(false),
+				SecurityContext:              restrictedPod(),
+				Containers: []corev1.Container{
+					{Name: "plain", SecurityContext: restricted(), VolumeMounts: []corev1.VolumeMount{tmpMount}},
+					{Name: "own-tmp", SecurityContext: restricted(), VolumeMounts: []corev1.VolumeMount{{Name: "scratch", MountPath: "/tmp/"}}},
+					{Name: "read-only-by-template", SecurityContext: restricted()},
+					{Name: "writable", SecurityContext: &corev1.SecurityContext{
+						AllowPrivilegeEscalation: ptr(false), Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}}, ReadOnlyRootFilesystem: ptr(false),
+					}},
+				},
+				Volumes: []corev1.Volume{{Name: "scratch", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}, tmp},
+			},
+		},
+		{
+			name: "init containers, a sidecar among them, get the same defaults",
+			spec: corev1.PodSpec{
+				InitContainers: []corev1.Container{
+					{Name: "migrate"},
+					{Name: "proxy", RestartPolicy: ptr(corev1.ContainerRestartPolicyAlways), SecurityContext: &corev1.SecurityContext{ReadOnlyRootFilesystem: ptr(false)}},
+				},
+				Containers: []corev1.Container{{Name: "worker"}},
+			},
+			want: corev1.PodSpec{
+				AutomountServiceAccountToken: ptr(false),
+				SecurityContext:              restrictedPod(),
+				InitContainers: []corev1.Container{
+					{Name: "migrate", SecurityContext: restricted(), VolumeMounts: []corev1.VolumeMount{tmpMount}},
+					{Name: "proxy", RestartPolicy: ptr(corev1.ContainerRestartPolicyAlways), SecurityContext: &corev1.SecurityContext{
+						AllowPrivilegeEscalation: ptr(false), Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}}, ReadOnlyRootFilesystem: ptr(false),
+					}},
+				},
+				Containers: []corev1.Container{{Name: "worker", SecurityContext: restricted(), VolumeMounts: []corev1.VolumeMount{tmpMount}}},
+				Volumes:    []corev1.Volume{tmp},
+			},
+		},
+		{
+			name: "Windows pod: only the service account token",
+			spec: corev1.PodSpec{OS: &corev1.PodOS{Name: corev1.Windows}, Containers: []corev1.Container{{Name: "worker"}}},
+			want: corev1.PodSpec{
+				OS:                           &corev1.PodOS{Name: corev1.Windows},
+				AutomountServiceAccountToken: ptr(false),
+				Containers:                   []corev1.Container{{Name: "worker"}},
+			},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			job := workerJob(func(j *batchv1alpha1.BatchJob) { j.Spec.Worker.Template.Spec = tc.spec })
+			before := job.DeepCopy()
+			d, _ := workerDeployment(job, workerConn)
+			require.Equal(t, before, job, "workerDeployment must not change the job's template")
+
+			got := *d.Spec.Template.Spec.DeepCopy()
+			for _, cs := range [][]corev1.Container{got.InitContainers, got.Containers} {
+				for i := range cs {
+					cs[i].Env = nil
+				}
+			}
+			require.Equal(t, tc.want, got)
+		})
+	}
+}
+
+func TestWorkerLabelValue(t *testing.T) {
+	long := strings.Repeat("a", 60) + "-b.c-" + strings.Repeat("d", 100)
+	for _, name := range []string{"inflate-prices", "a", "shop.prices.v2", strings.Repeat("n", 63)} {
+		require.Equal(t, name, labelValue(name), "a name that fits stays as it is, as existing workers carry it")
+	}
+	for _, name := range []string{
+		strings.Repeat("n", 64),
+		strings.Repeat("n", 253),
+		long,
+		strings.Repeat("a", 50) + "-.-" + strings.Repeat("z", 20), // the cut lands on "-.-"
+		strings.Repeat("a", 51) + "." + strings.Repeat("z", 20),
+	} {
+		v := labelValue(name)
+		require.Empty(t, validation.IsValidLabelValue(v), "%q from %q", v, name)
+		require.LessOrEqual(t, len(v), 63)
+		require.Equal(t, v, labelValue(name), "deterministic")
+		require.True(t, strings.HasPrefix(name, strings.TrimSuffix(v, v[strings.LastIndex(v, "-"):])), "%q starts like %q", v, name)
+	}
+	require.NotEqual(t, labelValue(strings.Repeat("n", 64)), labelValue(strings.Repeat("n", 65)), "long names sharing a prefix differ")
+	require.Equal(t, strings.Repeat("a", 50)+"-", labelValue(strings.Repeat("a", 50) + "-.-" + strings.Repeat("z", 20))[:51])
 }
