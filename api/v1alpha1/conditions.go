@@ -66,6 +66,18 @@ const (
 	ReasonTemporalUnavailable = "TemporalUnavailable"
 	// ReasonNamespaceNotFound: the Temporal namespace does not exist.
 	ReasonNamespaceNotFound = "NamespaceNotFound"
+	// ReasonWorkersUnavailable: the worker Deployment cannot be created or
+	// updated (quota, admission webhook, a Deployment of the same name);
+	// the message names it and the API's answer.
+	ReasonWorkersUnavailable = "WorkersUnavailable"
+	// ReasonWorkflowNotFound: Temporal no longer has the job's workflow:
+	// its history is gone (the namespace's retention passed, or the
+	// server's data was wiped). The job's state is lost; it fails, and a
+	// new BatchJob runs the work again.
+	ReasonWorkflowNotFound = "WorkflowNotFound"
+	// ReasonTemporalPermissionDenied: the manager's Temporal credentials
+	// lack a permission on the namespace; retried with backoff.
+	ReasonTemporalPermissionDenied = "TemporalPermissionDenied"
 	// ReasonAccepted: the job is accepted and its workflow runs.
 	ReasonAccepted = "Accepted"
 )

@@ -13,6 +13,8 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
@@ -133,16 +135,37 @@ func (r *BatchJobReconciler) observe(ctx context.Context, job *batchv1alpha1.Bat
 // events, then deletion or the requeue. What to write is the plan's.
 func (r *BatchJobReconciler) execute(ctx context.Context, job *batchv1alpha1.BatchJob, obs observation, p plan) (ctrl.Result, error) {
 	calls := r.callTemporal(ctx, p)
+	// A Deployment that cannot be written does not keep the status from
+	// being written: a workflow started this pass must reach
+	// status.workflow, or deleting the job could not cancel it.
+	var workersErr error
 	if p.replicas != nil {
 		if _, err := r.ensureWorkers(ctx, job, *p.replicas); err != nil {
-			return ctrl.Result{}, err
+			workersErr = err
 		}
 	}
 	st, evs := p.statusAfter(job, calls, r.Connection.Namespace)
+	switch {
+	case workersErr != nil && calls.err == nil && obs.temporalReason == "":
+		workersFailed(&st, job, workersErr)
+	case workersErr == nil && p.replicas != nil:
+		workersRecovered(&st, job.Generation)
+	}
 	if err := r.report(ctx, job, st, evs); err != nil {
-		return ctrl.Result{}, err
+		return ctrl.Result{}, errors.Join(err, workersErr)
+	}
+	if workersErr != nil {
+		return ctrl.Result{Priority: ptr(pollPriority)}, fmt.Errorf("worker Deployment: %w", workersErr)
 	}
 	return r.finish(ctx, job, obs, p, calls.err)
+}
+
+// workersFailed says on Ready that the worker Deployment could not be
+// created or updated, naming it and the API's answer. A Temporal problem
+// of the same pass keeps Ready: the caller does not call this then.
+func workersFailed(st *batchv1alpha1.BatchJobStatus, job *batchv1alpha1.BatchJob, err error) {
+	msg := fmt.Sprintf("cannot create or update the worker Deployment %s/%s: %v; retrying with backoff", job.Namespace, workersName(job), err)
+	setCondition(st, job.Generation, batchv1alpha1.ConditionReady, metav1.ConditionFalse, batchv1alpha1.ReasonWorkersUnavailable, msg)
 }
 
 // callTemporal makes the plan's Temporal calls in order: start, desired
@@ -178,6 +201,23 @@ func (r *BatchJobReconciler) callTemporal(ctx context.Context, p plan) temporalC
 	return calls
 }
 
+// workersRecovered gives Ready back to a finished job once its worker
+// Deployment could be written: the passes of a finished job set no other
+// condition, and would leave WorkersUnavailable standing.
+func workersRecovered(st *batchv1alpha1.BatchJobStatus, gen int64) {
+	ready := meta.FindStatusCondition(st.Conditions, batchv1alpha1.ConditionReady)
+	if ready == nil || ready.Reason != batchv1alpha1.ReasonWorkersUnavailable || !finished(st.Phase) {
+		return
+	}
+	status, typ := metav1.ConditionTrue, batchv1alpha1.ConditionComplete
+	if st.Phase == batchv1alpha1.PhaseFailed {
+		status, typ = metav1.ConditionFalse, batchv1alpha1.ConditionFailed
+	}
+	if c := meta.FindStatusCondition(st.Conditions, typ); c != nil {
+		setCondition(st, gen, batchv1alpha1.ConditionReady, status, c.Reason, c.Message)
+	}
+}
+
 // report writes the status, then records its events and metrics.
 func (r *BatchJobReconciler) report(ctx context.Context, job *batchv1alpha1.BatchJob, st batchv1alpha1.BatchJobStatus, evs []event) error {
 	if err := r.writeStatus(ctx, job, st); err != nil {
@@ -188,7 +228,7 @@ func (r *BatchJobReconciler) report(ctx context.Context, job *batchv1alpha1.Batc
 		if e.warning {
 			typ = corev1.EventTypeWarning
 		}
-		r.Recorder.Eventf(job, nil, typ, e.reason, e.reason, "%s", e.message)
+		r.Recorder.Eventf(job, nil, typ, e.reason, e.reason, "%s", truncate(e.message, maxEventNote))
 	}
 	recordJobMetrics(job, st)
 	return nil
@@ -210,7 +250,7 @@ func (r *BatchJobReconciler) finish(ctx context.Context, job *batchv1alpha1.Batc
 	if temporalErr != nil {
 		return again, fmt.Errorf("temporal: %w", temporalErr)
 	}
-	if obs.temporalReason != "" {
+	if obs.temporalReason != "" && !(obs.temporalReason == batchv1alpha1.ReasonWorkflowNotFound && finished(p.status.Phase)) {
 		return again, errors.New(obs.temporalMessage)
 	}
 	again.RequeueAfter = p.requeueAfter

@@ -144,6 +144,8 @@ func planPhase(p *plan, st *batchv1alpha1.BatchJobStatus, obs observation, iv In
 		planProgress(p, st, obs, iv)
 	case obs.closedWithoutResult:
 		planClosedWithoutResult(p, st, obs)
+	case obs.temporalReason == batchv1alpha1.ReasonWorkflowNotFound:
+		planWorkflowGone(p, st, obs)
 	case finished(obs.job.Status.Phase):
 		// Nothing left to read: only a change to the job or its TTL brings it back.
 		p.requeueAfter = 0
@@ -251,6 +253,29 @@ func planClosedWithoutResult(p *plan, st *batchv1alpha1.BatchJobStatus, obs obse
 	p.requeueAfter = 0
 }
 
+// planWorkflowGone fails a started job whose workflow Temporal no longer
+// has: its history, and with it the job's state, is gone, and no retry
+// brings it back. A re-drive asked of it is answered the same.
+func planWorkflowGone(p *plan, st *batchv1alpha1.BatchJobStatus, obs observation) {
+	job, gen := obs.job, obs.job.Generation
+	msg := fmt.Sprintf("workflow %s: %s", job.Status.Workflow.ID, obs.temporalMessage)
+	if asked := job.Annotations[batchv1alpha1.AnnotationRedrive]; asked != "" && asked != job.Status.LastRedrive {
+		msg = fmt.Sprintf("re-drive %q cannot run: %s", asked, msg)
+	}
+	st.Phase = batchv1alpha1.PhaseFailed
+	setCondition(st, gen, batchv1alpha1.ConditionFailed, metav1.ConditionTrue, batchv1alpha1.ReasonWorkflowNotFound, msg)
+	setCondition(st, gen, batchv1alpha1.ConditionComplete, metav1.ConditionFalse, batchv1alpha1.ReasonWorkflowNotFound, "")
+	setCondition(st, gen, batchv1alpha1.ConditionProgressing, metav1.ConditionFalse, batchv1alpha1.ReasonFinished, msg)
+	setCondition(st, gen, batchv1alpha1.ConditionReady, metav1.ConditionFalse, batchv1alpha1.ReasonWorkflowNotFound, msg)
+	setCondition(st, gen, batchv1alpha1.ConditionSuspended, metav1.ConditionFalse, batchv1alpha1.ReasonFinished, "")
+	if st.CompletionTime == nil {
+		t := metav1.NewTime(obs.now)
+		st.CompletionTime = &t
+	}
+	st.ObservedGeneration = gen
+	p.requeueAfter = 0
+}
+
 // planRequeue settles the poll interval: soon after a re-drive, and
 // jittered.
 func planRequeue(p *plan, obs observation) {
@@ -266,7 +291,8 @@ func planRequeue(p *plan, obs observation) {
 // planTemporalTrouble makes no Temporal call when Temporal could not be
 // reached this pass, and says why on Ready.
 func planTemporalTrouble(p *plan, st *batchv1alpha1.BatchJobStatus, obs observation) {
-	if obs.temporalReason == "" {
+	if obs.temporalReason == "" || st.Phase == batchv1alpha1.PhaseFailed && obs.temporalReason == batchv1alpha1.ReasonWorkflowNotFound {
+		// A gone workflow failed the job (planWorkflowGone), which said so.
 		return
 	}
 	setCondition(st, obs.job.Generation, batchv1alpha1.ConditionReady, metav1.ConditionFalse, obs.temporalReason, obs.temporalMessage)
@@ -631,6 +657,7 @@ func handlerDropped(st batchv1alpha1.BatchJobStatus) int64 {
 }
 
 func setCondition(st *batchv1alpha1.BatchJobStatus, gen int64, typ string, status metav1.ConditionStatus, reason, message string) {
+	message = truncate(message, maxConditionMessage)
 	meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: typ, Status: status, Reason: reason, Message: message, ObservedGeneration: gen})
 }
 

@@ -33,16 +33,27 @@ func workflowID(job *batchv1alpha1.BatchJob) string {
 }
 
 // temporalProblem classifies an error from Temporal into a condition reason
-// and message, or returns "" when it is not about reaching Temporal.
+// and a message that says what to do, or returns "" when it is not about
+// reaching or using Temporal.
 func temporalProblem(err error, namespace string) (reason, message string) {
 	var nsNotFound *serviceerror.NamespaceNotFound
+	var notFound *serviceerror.NotFound
+	var denied *serviceerror.PermissionDenied
 	var unavailable *serviceerror.Unavailable
 	var deadline *serviceerror.DeadlineExceeded
 	switch {
 	case errors.As(err, &nsNotFound):
 		return batchv1alpha1.ReasonNamespaceNotFound, fmt.Sprintf("Temporal namespace %q does not exist: create it (temporal operator namespace create %s) or point the operator at another", namespace, namespace)
+	case errors.As(err, &notFound):
+		return batchv1alpha1.ReasonWorkflowNotFound, fmt.Sprintf("%s: the orchestrator workflow's history is gone from Temporal namespace %q (its retention period passed, or the server's data was wiped): %v", workflowGone, namespace, err)
+	case errors.As(err, &denied):
+		return batchv1alpha1.ReasonTemporalPermissionDenied, fmt.Sprintf("the manager's Temporal credentials lack a permission on namespace %q: %v; grant it to the manager's identity (or fix --temporal-namespace); retrying with backoff", namespace, err)
 	case errors.As(err, &unavailable), errors.As(err, &deadline), errors.Is(err, context.DeadlineExceeded):
 		return batchv1alpha1.ReasonTemporalUnavailable, fmt.Sprintf("Temporal does not answer: %v; retrying with backoff", err)
 	}
 	return "", ""
 }
+
+// workflowGone opens the message of a job whose workflow Temporal no
+// longer has.
+const workflowGone = "the job's state is lost; create a new BatchJob to run it again"

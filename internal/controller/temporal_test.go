@@ -63,8 +63,16 @@ func TestTemporalProblem(t *testing.T) {
 			err:  errors.New("json: cannot unmarshal string into Go value of type int"),
 		},
 		{
-			name: "workflow not found is not about reaching Temporal",
-			err:  serviceerror.NewNotFound("workflow not found"),
+			name:    "workflow not found: its history is gone",
+			err:     fmt.Errorf("describe: %w", serviceerror.NewNotFound("workflow execution not found")),
+			reason:  batchv1alpha1.ReasonWorkflowNotFound,
+			message: []string{"the job's state is lost", "create a new BatchJob", "retention", `namespace "batch"`, "workflow execution not found"},
+		},
+		{
+			name:    "permission denied",
+			err:     serviceerror.NewPermissionDenied("Request unauthorized.", ""),
+			reason:  batchv1alpha1.ReasonTemporalPermissionDenied,
+			message: []string{`namespace "batch"`, "credentials lack a permission", "Request unauthorized.", "retrying with backoff"},
 		},
 	}
 	for _, tc := range tests {

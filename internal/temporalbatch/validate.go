@@ -92,8 +92,13 @@ func (d DesiredState) Validate() error {
 		add("parallelism is %d: use 0..10000", d.Parallelism)
 	}
 	if r := d.RampUp; r != nil {
-		if r.From < 1 || r.From > max(d.Parallelism, 1) {
+		// Parallelism 0 is a pause: the ramp-up may start above it, and the
+		// effective parallelism is min(parallelism, ramp-up level), 0.
+		switch {
+		case d.Parallelism > 0 && (r.From < 1 || r.From > d.Parallelism):
 			add("rampUp.from is %d: use 1..parallelism (%d)", r.From, d.Parallelism)
+		case r.From < 1:
+			add("rampUp.from is %d: use 1 or more", r.From)
 		}
 		if r.Step < 1 {
 			add("rampUp.step is %d: use 1 or more", r.Step)

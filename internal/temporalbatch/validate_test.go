@@ -195,6 +195,8 @@ func TestValidateDesiredState(t *testing.T) {
 		{name: "largest parallelism", desired: DesiredState{Parallelism: 10000}},
 		{name: "ramp-up from the parallelism", desired: DesiredState{Parallelism: 5, RampUp: &RampUp{From: 5, Step: 1, Every: time.Second}}},
 		{name: "ramp-up with parallelism 0", desired: DesiredState{Parallelism: 0, RampUp: &RampUp{From: 1, Step: 1, Every: time.Second}}},
+		// Parallelism 0 pauses the job; the ramp-up stays as written.
+		{name: "ramp-up from above parallelism 0", desired: DesiredState{Parallelism: 0, RampUp: &RampUp{From: 3, Step: 1, Every: time.Second}}},
 		{name: "fractional rate", desired: DesiredState{Parallelism: 1, RateLimit: &RateLimit{PagesPerSecond: 0.25}}},
 		{
 			name:    "negative parallelism",
@@ -210,6 +212,11 @@ func TestValidateDesiredState(t *testing.T) {
 			name:    "ramp-up from 0",
 			desired: DesiredState{Parallelism: 5, RampUp: &RampUp{From: 0, Step: 1, Every: time.Second}},
 			want:    []string{"rampUp.from is 0: use 1..parallelism (5)"},
+		},
+		{
+			name:    "ramp-up from 0 with parallelism 0",
+			desired: DesiredState{Parallelism: 0, RampUp: &RampUp{From: 0, Step: 1, Every: time.Second}},
+			want:    []string{"rampUp.from is 0: use 1 or more"},
 		},
 		{
 			name:    "ramp-up from above the parallelism",
