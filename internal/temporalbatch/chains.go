@@ -1,6 +1,9 @@
 package temporalbatch
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // Chains. A job walks its data as one chain of pages, or as one chain per
 // processor.cursors entry. Only a chain's frontier (its last enqueued page)
@@ -183,7 +186,57 @@ func (o *orchestrator) completedMessage() string {
 	if len(o.st.Chains) > 1 {
 		msg += fmt.Sprintf(", %d chains", len(o.st.Chains))
 	}
+	if n := o.failedCount(); n > 0 && o.failedPagesFail {
+		msg += fmt.Sprintf(" (%s, tolerated by failurePolicy.toleratedFailedPages: %d; a re-drive runs them again)", o.failedPagesList(), o.in.FailurePolicy.ToleratedFailedPages)
+	}
 	return msg
+}
+
+// pagesFailedMessage says that the job ended with more pages failed for good
+// than it tolerates, which, and how to run them again.
+func (o *orchestrator) pagesFailedMessage(failed int64) string {
+	job := o.in.Job
+	name, ns := orDefault(job.Name, "<job>"), orDefault(job.Namespace, "<namespace>")
+	first := ""
+	for _, p := range o.st.Parked {
+		if p.State == PageFailed {
+			first = fmt.Sprintf("page %d failed with %s: %s", p.Number, p.ErrorType, p.Message)
+			if failed > 1 {
+				first = o.failedPagesList() + "; " + first
+			}
+			break
+		}
+	}
+	return fmt.Sprintf("%d pages failed for good, more than failurePolicy.toleratedFailedPages (%d): %s; "+
+		"the other pages completed (%d pages, %d items processed, %d items failed); "+
+		"fix the cause, then re-drive the failed pages with 'kubectl batch redrive %s -n %s' or a new value of the annotation batch.temporalbatch.io/redrive",
+		failed, o.in.FailurePolicy.ToleratedFailedPages, first,
+		o.st.Counters.PagesCompleted, o.st.Counters.ItemsProcessed, o.st.Counters.ItemsFailed, name, ns)
+}
+
+// failedPagesList names the pages that failed for good, the first few of them.
+func (o *orchestrator) failedPagesList() string {
+	const shown = 10
+	var nums []string
+	n := 0
+	for _, p := range o.st.Parked {
+		if p.State != PageFailed {
+			continue
+		}
+		if n < shown {
+			nums = append(nums, fmt.Sprint(p.Number))
+		}
+		n++
+	}
+	list := "page"
+	if n > 1 {
+		list = "pages"
+	}
+	list += " " + strings.Join(nums, ", ")
+	if n > shown {
+		list += fmt.Sprintf(" and %d more", n-shown)
+	}
+	return list
 }
 
 // findPage looks a page up among the waiting, in-flight and parked pages.

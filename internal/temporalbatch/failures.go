@@ -35,9 +35,19 @@ func (o *orchestrator) pageFailed(p Page, err error, now time.Time) {
 // a later retry or re-drive, records the failure and ends the job when the
 // failure policy says so.
 func (o *orchestrator) park(p Page, state PageState, errType, msg string, now time.Time) {
+	o.st.Counters.FailedAttempts++
+	// A page counts once per error type, however often it fails with it.
+	as := o.st.FailedAs[p.Number]
+	counted := slices.Contains(as, errType)
+	if !counted && len(as) < MaxPageFailureTypes {
+		if o.st.FailedAs == nil {
+			o.st.FailedAs = map[int64][]string{}
+		}
+		o.st.FailedAs[p.Number] = append(slices.Clip(as), errType)
+	}
 	o.st.Parked = append(o.st.Parked, ParkedPage{Page: p, State: state, ErrorType: errType, Message: truncate(msg, MaxMessageBytes), Time: now})
 	slices.SortFunc(o.st.Parked, func(a, b ParkedPage) int { return cmp.Compare(a.Number, b.Number) })
-	o.record(Failure{Page: p.Number, Cursor: p.Cursor, Type: errType, Message: msg, Time: now})
+	o.record(Failure{Page: p.Number, Cursor: p.Cursor, Type: errType, Message: msg, Time: now}, !counted)
 	o.logger.Warn("Page failed", "Page", p.Number, "State", state, "Type", errType, "Error", msg)
 
 	failed := o.failedCount()
@@ -94,11 +104,17 @@ func timeoutName(t enumspb.TimeoutType) string {
 	return ""
 }
 
-// record counts a failure by type, keeps it among the recent ones and queues
-// it for the failure handler.
-func (o *orchestrator) record(f Failure) {
+// record counts a failure by type (unless count is false: its page was
+// counted under that type already), keeps it among the recent ones and
+// queues it for the failure handler. A new failure of a page (or item)
+// already among the recent ones replaces it, so that one page failing
+// again and again does not crowd the others out.
+func (o *orchestrator) record(f Failure, count bool) {
 	f.Message = truncate(f.Message, MaxMessageBytes)
-	o.countType(f.Type, 1)
+	if count {
+		o.countType(f.Type, 1)
+	}
+	o.st.Recent = slices.DeleteFunc(o.st.Recent, func(r Failure) bool { return r.Page == f.Page && r.Item == f.Item })
 	o.st.Recent = append([]Failure{f}, o.st.Recent...)
 	if len(o.st.Recent) > MaxRecentFailures {
 		o.st.Recent = o.st.Recent[:MaxRecentFailures]

@@ -126,7 +126,7 @@ func TestPageFailsForGoodWhenStuckPagesAreNotRetried(t *testing.T) {
 	in.Retry.MaximumAttempts = 3
 	in.Retry.StuckPageRetryInterval = 0
 	env := runSim(t, d, nil, in, nil)
-	res := succeeded(t, env)
+	res := pagesFailed(t, env)
 
 	p := res.Progress
 	require.Equal(t, 3, d.callsOf(3), "the retry policy's attempts, then no more")
@@ -140,7 +140,10 @@ func TestPageFailsForGoodWhenStuckPagesAreNotRetried(t *testing.T) {
 	require.Equal(t, PageFailed, fp.State)
 	require.Equal(t, "Flaky", fp.ErrorType)
 	require.Contains(t, fp.Message, "connection reset")
-	require.Contains(t, p.Message, "1 pages failed")
+	require.Contains(t, p.Message, "1 pages failed for good, more than failurePolicy.toleratedFailedPages (0): page 3 failed with Flaky: ")
+	require.Contains(t, p.Message, "'kubectl batch redrive inflate-prices -n shop'")
+	require.Equal(t, map[string]int64{"Flaky": 1}, p.ByType)
+	require.Equal(t, int64(1), p.Counters.FailedAttempts)
 	d.requireContract(t)
 }
 
@@ -190,7 +193,7 @@ func TestNonRetryableFailuresFailThePageAtOnce(t *testing.T) {
 				in.Processor.Delivery = tt.delivery
 			}
 			env := runSim(t, d, nil, in, nil)
-			res := succeeded(t, env)
+			res := pagesFailed(t, env)
 
 			require.Equal(t, 1, d.callsOf(3), "one attempt")
 			p := res.Progress
@@ -217,7 +220,7 @@ func TestAtMostOnceAttemptsEveryPageOnce(t *testing.T) {
 	in.Processor.Delivery = AtMostOnce
 	in.Retry.StuckPageRetryInterval = time.Minute
 	env := runSim(t, d, nil, in, nil)
-	res := succeeded(t, env)
+	res := pagesFailed(t, env)
 	for page := range d.pages() {
 		require.Equal(t, 1, d.callsOf(page), "page %d", page)
 	}
@@ -263,14 +266,21 @@ func TestFrontierFailingForGoodBreaksTheChain(t *testing.T) {
 func TestMaxFailedPages(t *testing.T) {
 	limit := func(n int64) *int64 { return &n }
 	tests := []struct {
-		name     string
-		max      *int64
-		wantFail bool
+		name      string
+		max       *int64
+		tolerated int64
+		// wantEarly: the job fails as soon as a page too many failed;
+		// wantEnd: it reaches its end, then fails for its failed pages.
+		wantEarly, wantEnd bool
 	}{
-		{name: "omitted: never fails the job", max: nil},
-		{name: "0: the first failed page fails the job", max: limit(0), wantFail: true},
-		{name: "1: the second failed page fails the job", max: limit(1), wantFail: true},
-		{name: "2: two failed pages are tolerated", max: limit(2)},
+		{name: "omitted: the job fails at its end", max: nil, wantEnd: true},
+		{name: "0: the first failed page fails the job", max: limit(0), wantEarly: true},
+		{name: "1: the second failed page fails the job", max: limit(1), wantEarly: true},
+		{name: "2: the job runs to its end, then fails", max: limit(2), wantEnd: true},
+		{name: "1 tolerated: the job fails at its end", tolerated: 1, wantEnd: true},
+		{name: "2 tolerated: the job succeeds", tolerated: 2},
+		{name: "2 tolerated of at most 2: the job succeeds", max: limit(2), tolerated: 2},
+		{name: "1 tolerated of at most 1: the second failed page fails the job", max: limit(1), tolerated: 1, wantEarly: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -284,12 +294,31 @@ func TestMaxFailedPages(t *testing.T) {
 			}
 			in := simInput(d, 1)
 			in.FailurePolicy.MaxFailedPages = tt.max
+			in.FailurePolicy.ToleratedFailedPages = tt.tolerated
 			env := runSim(t, d, nil, in, nil)
-			if !tt.wantFail {
+			failedPages := func(p Progress) []int64 {
+				var n []int64
+				for _, fp := range p.FailedPages {
+					n = append(n, fp.Number)
+				}
+				return n
+			}
+			switch {
+			case tt.wantEnd:
+				res := pagesFailed(t, env)
+				p := res.Progress
+				require.Equal(t, d.pages()-2, p.Pages.Completed, "every other page completed")
+				require.Equal(t, []int64{3, 6}, failedPages(p))
+				require.Contains(t, p.Message, fmt.Sprintf("2 pages failed for good, more than failurePolicy.toleratedFailedPages (%d): pages 3, 6; page 3 failed with Corrupt: bad rows", tt.tolerated))
+				require.Empty(t, queued(res.Next.State), "nothing but the failed pages is left to run")
+				return
+			case !tt.wantEarly:
 				res := succeeded(t, env)
-				require.Equal(t, int64(2), res.Progress.Pages.Failed)
-				require.Equal(t, []int64{3, 6}, []int64{res.Progress.FailedPages[0].Number, res.Progress.FailedPages[1].Number})
-				require.Equal(t, d.pages()-2, res.Progress.Pages.Completed)
+				p := res.Progress
+				require.Equal(t, int64(2), p.Pages.Failed)
+				require.Equal(t, []int64{3, 6}, failedPages(p))
+				require.Equal(t, d.pages()-2, p.Pages.Completed)
+				require.Contains(t, p.Message, "2 pages failed (pages 3, 6, tolerated by failurePolicy.toleratedFailedPages: 2; a re-drive runs them again)")
 				return
 			}
 			appErr, res := failedWith(t, env, ReasonPagesFailed)
@@ -306,6 +335,79 @@ func TestMaxFailedPages(t *testing.T) {
 			require.Equal(t, []Page{{Number: last + 1, Cursor: d.cursor(last + 1)}}, queued(res.Next.State))
 		})
 	}
+}
+
+// A page that fails again and again (stuck, retried every stuck interval)
+// counts once per error type, every failure counts in FailedAttempts, and
+// it holds one entry among the recent failures, its newest.
+func TestRepeatedPageFailuresCountOncePerType(t *testing.T) {
+	d := newSimDataSet(100, 10)
+	d.afterEnqueue = func(page int64, call int) error {
+		switch {
+		case page != 3 || call > 6:
+			return nil
+		case call <= 4:
+			return flaky(3)
+		}
+		return processor.Retryable("Throttled", "page 3: slow down")
+	}
+	d.result = func(page int64, res *processor.PageResult) {
+		if page == 7 {
+			res.FailedItems = []processor.FailedItem{{Item: "sku-70", Type: "BadRow", Message: "no price"}}
+			res.ItemsFailed, res.ItemsProcessed = 1, res.ItemsProcessed-1
+		}
+	}
+	in := simInput(d, 1)
+	in.Retry.MaximumAttempts = 1
+	in.Retry.StuckPageRetryInterval = time.Second
+	var stuck *Progress
+	env := runSim(t, d, nil, in, func(env *testsuite.TestWorkflowEnvironment) {
+		stuck = progressAt(env, 3500*time.Millisecond) // page 3 failed at 0s, 1s, 2s and 3s
+	})
+	res := succeeded(t, env)
+	requireCompleteJob(t, d, res.Progress)
+	require.Equal(t, 7, d.callsOf(3))
+
+	require.Equal(t, StateRunning, stuck.State)
+	require.Equal(t, int64(1), stuck.Pages.Stuck)
+	require.Equal(t, int64(4), stuck.Counters.FailedAttempts)
+	require.Equal(t, map[string]int64{"Flaky": 1, "BadRow": 1}, stuck.ByType)
+	require.Len(t, stuck.Recent, 2, "one entry for page 3, one for the failed item")
+	require.Equal(t, int64(3), stuck.Recent[0].Page)
+	require.Equal(t, "sku-70", stuck.Recent[1].Item)
+
+	p := res.Progress
+	require.Equal(t, int64(6), p.Counters.FailedAttempts, "every failure of the page")
+	require.Equal(t, map[string]int64{"Flaky": 1, "Throttled": 1, "BadRow": 1}, p.ByType, "the page once per error type")
+	require.Len(t, p.Recent, 2)
+	require.Equal(t, Failure{Page: 3, Cursor: "30", Type: "Throttled", Message: p.Recent[0].Message, Time: p.Recent[0].Time}, p.Recent[0], "the page's newest failure")
+	require.Contains(t, p.Recent[0].Message, "slow down")
+	require.Equal(t, "sku-70", p.Recent[1].Item)
+	require.True(t, p.Recent[0].Time.After(p.Recent[1].Time))
+	require.Empty(t, res.Next.State.FailedAs, "a page that completed is forgotten")
+}
+
+func TestRecentFailuresKeepOneEntryPerPage(t *testing.T) {
+	o := &orchestrator{st: &State{ByType: map[string]int64{}}}
+	at := time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC)
+	for i := range 30 {
+		// Page 1 fails every other time; pages 2.. fail once each.
+		page := int64(1)
+		if i%2 == 1 {
+			page = int64(i + 1)
+		}
+		o.record(Failure{Page: page, Type: "Flaky", Time: at.Add(time.Duration(i) * time.Second)}, true)
+	}
+	o.record(Failure{Page: 30, Item: "a", Type: "BadRow", Time: at.Add(time.Minute)}, true)
+	o.record(Failure{Page: 30, Item: "b", Type: "BadRow", Time: at.Add(time.Minute)}, true)
+
+	var got []string
+	for _, f := range o.st.Recent {
+		got = append(got, fmt.Sprintf("%d%s", f.Page, f.Item))
+	}
+	require.Equal(t, []string{"30b", "30a", "30", "1", "28", "26", "24", "22", "20", "18"}, got,
+		"newest first, page 1 once, though its failures were half of them")
+	require.Equal(t, at.Add(28*time.Second), o.st.Recent[3].Time, "page 1's newest failure")
 }
 
 func TestFailedItemsAreCountedByType(t *testing.T) {
@@ -406,7 +508,8 @@ func TestFailureHandlerReceivesEveryFailureInBatches(t *testing.T) {
 	in := simInput(d, 5)
 	in.FailurePolicy.Handler = simHandlerName
 	env := runSim(t, d, sink, in, nil)
-	res := succeeded(t, env)
+	res := pagesFailed(t, env)
+	require.Equal(t, []int64{17}, []int64{res.Progress.FailedPages[0].Number})
 
 	want := map[string]bool{"page 17": true}
 	for page := range d.pages() {

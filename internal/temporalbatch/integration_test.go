@@ -482,10 +482,19 @@ func TestIntegrationNonRetryableFailureAndHandler(t *testing.T) {
 	in.FailurePolicy.Handler = "CollectFailures"
 	start(t, in)
 
-	res, err := wait(t, in.Job.WorkflowID, 2*time.Minute)
-	require.NoError(t, err, "a failed page that enqueued its successor does not fail a job without maxFailedPages")
+	// The failed page had enqueued its successor: the job runs to its end,
+	// then fails for the page, which a re-drive can run again.
+	_, err := wait(t, in.Job.WorkflowID, 2*time.Minute)
+	var appErr *temporal.ApplicationError
+	require.ErrorAs(t, err, &appErr)
+	require.Equal(t, temporalbatch.ReasonPagesFailed, appErr.Type())
+	var res temporalbatch.Result
+	require.NoError(t, appErr.Details(&res))
 	p := res.Progress
-	require.Equal(t, temporalbatch.StateSucceeded, p.State)
+	require.Equal(t, temporalbatch.StateFailed, p.State)
+	require.Equal(t, temporalbatch.ReasonPagesFailed, p.Reason)
+	require.Contains(t, p.Message, "1 pages failed for good, more than failurePolicy.toleratedFailedPages (0): page 2 failed with InvalidRecord")
+	require.Contains(t, p.Message, "kubectl batch redrive "+in.Job.Name+" -n it")
 	require.EqualValues(t, 1, p.Pages.Failed)
 	require.Len(t, p.FailedPages, 1)
 	require.EqualValues(t, 2, p.FailedPages[0].Number)
@@ -495,6 +504,8 @@ func TestIntegrationNonRetryableFailureAndHandler(t *testing.T) {
 	require.EqualValues(t, total-pageSize-3, p.Items.Processed)
 	require.EqualValues(t, 3, p.Items.Failed)
 	require.Equal(t, map[string]int64{"InvalidRecord": 1, "BadPrice": 2, "MissingSKU": 1}, p.ByType)
+	require.EqualValues(t, 1, p.Counters.FailedAttempts)
+	require.NotNil(t, res.Next.State, "the Result carries what a re-drive starts from")
 
 	// The non-retryable page failed before processing an item; every other
 	// page's items are in the ledger.
@@ -578,6 +589,7 @@ func TestIntegrationReplay(t *testing.T) {
 	}, pageSize, 3)
 	in.Retry.NonRetryableErrorTypes = []string{"InvalidRecord"}
 	in.FailurePolicy.Handler = "CollectFailures"
+	in.FailurePolicy.ToleratedFailedPages = 1
 	in.Desired.RampUp = &temporalbatch.RampUp{From: 1, Step: 1, Every: 200 * time.Millisecond}
 	in.Processor.Lookahead = 1
 	in.ContinueAsNewAfterPages = 8
@@ -590,11 +602,13 @@ func TestIntegrationReplay(t *testing.T) {
 	require.NoError(t, temporalClient.SignalWorkflow(ctx, id, "", temporalbatch.SignalEnqueuePage, map[string]any{"number": 1, "cursor": "0"}))
 	require.NoError(t, temporalClient.SignalWorkflow(ctx, id, "", temporalbatch.SignalEnqueuePage, "not a page"))
 	res, err := wait(t, id, 2*time.Minute)
-	require.NoError(t, err)
+	require.NoError(t, err, "failurePolicy.toleratedFailedPages tolerates the failed page")
 	require.EqualValues(t, total-pageSize-1, res.Progress.Items.Processed)
+	require.EqualValues(t, 1, res.Progress.Pages.Failed)
+	require.Contains(t, res.Progress.Message, "page 3, tolerated by failurePolicy.toleratedFailedPages: 1")
 	require.GreaterOrEqual(t, res.Progress.Runs, 2)
 
-	replayFirstRun(t, id, "history-v3-classic.json")
+	replayFirstRun(t, id, "history-v4-classic.json")
 }
 
 // replayFirstRun replays the first run of workflow id against the workflow

@@ -28,6 +28,12 @@ const (
 	// before it wait for the handler as long as it takes.
 	changeHandlerTimeout                   = "failure-handler-timeout"
 	versionHandlerTimeout workflow.Version = 1
+
+	// changeFailedPagesFail fails a job that reaches its end with more
+	// pages failed for good than FailurePolicy.ToleratedFailedPages
+	// (ReasonPagesFailed); runs before it succeed and only count them.
+	changeFailedPagesFail                   = "failed-pages-fail-job"
+	versionFailedPagesFail workflow.Version = 1
 )
 
 // BatchOrchestrator runs pipelined pagination: it keeps up to the effective
@@ -52,6 +58,7 @@ func runOrchestrator(ctx workflow.Context, in Input, rep Reporter) (Result, erro
 	o := newOrchestrator(ctx, in, version)
 	o.reporter = rep
 	o.handlerTimeout = workflow.GetVersion(ctx, changeHandlerTimeout, workflow.DefaultVersion, versionHandlerTimeout) >= versionHandlerTimeout
+	o.failedPagesFail = workflow.GetVersion(ctx, changeFailedPagesFail, workflow.DefaultVersion, versionFailedPagesFail) >= versionFailedPagesFail
 	if err := workflow.SetQueryHandler(ctx, QueryProgress, func() (Progress, error) {
 		return o.progress(), nil
 	}); err != nil {
@@ -76,6 +83,9 @@ type orchestrator struct {
 	// handlerTimeout: failure handler deliveries are bounded
 	// (changeHandlerTimeout).
 	handlerTimeout bool
+	// failedPagesFail: a job that ends with more failed pages than
+	// tolerated fails (changeFailedPagesFail).
+	failedPagesFail bool
 	// reporter gets the progress after each pass of the loop; nil: none.
 	reporter Reporter
 
@@ -257,6 +267,12 @@ func (o *orchestrator) settle() {
 	}
 	if len(broken) > 0 {
 		o.end(StateFailed, ReasonChainBroken, o.brokenMessage(broken))
+		return
+	}
+	// Like a batch/v1 Job with a failed index: items were left unprocessed,
+	// so the job did not succeed unless the failure policy tolerates it.
+	if failed := o.failedCount(); o.failedPagesFail && failed > o.in.FailurePolicy.ToleratedFailedPages {
+		o.end(StateFailed, ReasonPagesFailed, o.pagesFailedMessage(failed))
 		return
 	}
 	o.end(StateSucceeded, ReasonCompleted, o.completedMessage())

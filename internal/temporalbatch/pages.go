@@ -168,6 +168,7 @@ func (o *orchestrator) requeueCancelled(p Page) {
 func (o *orchestrator) pageCompleted(p Page, res processor.PageResult, now time.Time) {
 	c := &o.st.Counters
 	o.completedThisRun++
+	delete(o.st.FailedAs, p.Number)
 	if !p.Counted {
 		c.PagesCompleted++
 		c.ItemsProcessed += max(res.ItemsProcessed, 0)
@@ -177,7 +178,7 @@ func (o *orchestrator) pageCompleted(p Page, res processor.PageResult, now time.
 		listed := int64(0)
 		for _, fi := range res.FailedItems {
 			listed++
-			o.record(Failure{Page: p.Number, Cursor: p.Cursor, Item: fi.Item, Type: orDefault(fi.Type, "ItemFailed"), Message: fi.Message, Time: now})
+			o.record(Failure{Page: p.Number, Cursor: p.Cursor, Item: fi.Item, Type: orDefault(fi.Type, "ItemFailed"), Message: fi.Message, Time: now}, true)
 		}
 		if rest := itemsFailed - listed; rest > 0 {
 			// Failures beyond the truncated list carry no type.

@@ -22,7 +22,7 @@ func TestProgressSummaryQuery(t *testing.T) {
 	in.Retry.MaximumAttempts = 3
 	in.Retry.StuckPageRetryInterval = 0
 	env := runSim(t, d, nil, in, nil)
-	succeeded(t, env)
+	pagesFailed(t, env)
 
 	full := queryProgress(t, env)
 	require.Len(t, full.FailedPages, 1, "the full query keeps the failed pages")

@@ -64,6 +64,8 @@ func TestRedriveIDActsOnce(t *testing.T) {
 	require.Equal(t, 3, d.callsOf(3))
 	require.Equal(t, "second", res.Progress.LastRedrive)
 	require.Empty(t, res.Progress.FailedPages)
+	require.Equal(t, map[string]int64{"Corrupt": 1}, res.Progress.ByType, "the re-driven page counts once")
+	require.Equal(t, int64(2), res.Progress.Counters.FailedAttempts)
 }
 
 func TestRedriveOfAClosedJob(t *testing.T) {
@@ -112,6 +114,45 @@ func TestRedriveOfAClosedJob(t *testing.T) {
 		env = runSim(t, d2, nil, next, nil)
 		failedWith(t, env, ReasonChainBroken)
 		require.Equal(t, 2, d2.callsOf(4), "the same re-drive ID does not run the page again")
+	})
+
+	t.Run("failed pages at the end", func(t *testing.T) {
+		// Without maxFailedPages the job runs to its end, then fails for
+		// its failed pages; a re-drive once the cause is fixed succeeds.
+		d := newSimDataSet(100, 10)
+		d.duration = 10 * time.Second
+		d.afterEnqueue = func(page int64, call int) error {
+			if (page == 2 || page == 5) && call == 1 {
+				return corruptPage(page)
+			}
+			return nil
+		}
+		in := simInput(d, 2)
+		env := runSim(t, d, nil, in, nil)
+		failed := pagesFailed(t, env)
+		require.Equal(t, d.pages()-2, failed.Progress.Pages.Completed)
+		require.Equal(t, int64(2), failed.Progress.Pages.Failed)
+
+		next := failed.Next
+		next.Redrive = "fix-1"
+		env = runSim(t, d, nil, next, nil)
+		res := succeeded(t, env)
+		requireCompleteJob(t, d, res.Progress)
+		p := res.Progress
+		require.Equal(t, int64(100), p.Items.Processed, "no page counted twice")
+		require.Equal(t, 2, p.Runs)
+		require.Equal(t, "fix-1", p.LastRedrive)
+		require.Equal(t, failed.Progress.StartTime, p.StartTime)
+		require.Zero(t, p.Pages.Failed)
+		require.Contains(t, p.Message, "0 pages failed")
+		require.Equal(t, map[string]int64{"Corrupt": 2}, p.ByType)
+		for page := range d.pages() {
+			want := 1
+			if page == 2 || page == 5 {
+				want = 2
+			}
+			require.Equal(t, want, d.callsOf(page), "page %d", page)
+		}
 	})
 
 	t.Run("too many failed pages", func(t *testing.T) {

@@ -415,6 +415,29 @@ func succeeded(t *testing.T, env *testsuite.TestWorkflowEnvironment) Result {
 	return res
 }
 
+// pagesFailed returns the Result of a workflow that reached its end with
+// more pages failed for good than its failure policy tolerates: it failed
+// with ReasonPagesFailed, and its message says how to re-drive them.
+func pagesFailed(t *testing.T, env *testsuite.TestWorkflowEnvironment) Result {
+	t.Helper()
+	appErr, res := failedWith(t, env, ReasonPagesFailed)
+	require.True(t, appErr.NonRetryable())
+	p := res.Progress
+	require.Equal(t, StateFailed, p.State)
+	require.Equal(t, ReasonPagesFailed, p.Reason)
+	require.Positive(t, p.Pages.Failed)
+	require.Len(t, p.FailedPages, int(p.Pages.Failed))
+	require.Zero(t, p.Pages.InFlight)
+	require.Zero(t, p.Pages.Pending, "the job reached its end")
+	require.NotNil(t, p.CompletionTime)
+	require.Contains(t, p.Message, fmt.Sprintf("%d pages failed for good", p.Pages.Failed))
+	require.Contains(t, p.Message, "kubectl batch redrive")
+	require.Contains(t, p.Message, "batch.temporalbatch.io/redrive")
+	require.Equal(t, p.Message, appErr.Message())
+	require.NotNil(t, res.Next.State, "the Result carries the input a re-drive starts from")
+	return res
+}
+
 // failedWith returns the application error a workflow failed with, and the
 // Result in its details, after checking its type.
 func failedWith(t *testing.T, env *testsuite.TestWorkflowEnvironment, errType string) (*temporal.ApplicationError, Result) {

@@ -51,6 +51,9 @@ const (
 	MaxRecentFailures = 10
 	// MaxFailureTypes bounds the distinct error types counted; the rest count as "Other".
 	MaxFailureTypes = 50
+	// MaxPageFailureTypes bounds the error types remembered per page
+	// (State.FailedAs); a page failing with yet another type counts again.
+	MaxPageFailureTypes = 8
 	// MaxCursorBytes is the largest cursor the orchestrator accepts.
 	MaxCursorBytes = processor.MaxCursorBytes
 	// MaxLookahead is the most successors a frontier page is asked for.
@@ -133,9 +136,13 @@ type RetryPolicy struct {
 
 // FailurePolicy says when page failures fail the job and who hears of them.
 type FailurePolicy struct {
-	// MaxFailedPages fails the job once more pages than this failed for good;
-	// nil never does.
+	// MaxFailedPages fails the job early, without waiting for its end, once
+	// more pages than this failed for good; nil never does.
 	MaxFailedPages *int64 `json:"maxFailedPages,omitempty"`
+	// ToleratedFailedPages is how many pages may have failed for good when
+	// the job reaches its end for it to succeed (its message names them);
+	// with more it fails with ReasonPagesFailed. At most MaxFailedPages.
+	ToleratedFailedPages int64 `json:"toleratedFailedPages,omitempty"`
 	// Handler is an activity type on the job's task queue that receives
 	// batches of new failures (processor.FailureBatch).
 	Handler string `json:"handler,omitempty"`
@@ -259,14 +266,22 @@ type State struct {
 	Parked       []ParkedPage `json:"parked,omitempty"`
 	StuckRetryAt *time.Time   `json:"stuckRetryAt,omitempty"`
 
-	Counters     Counters         `json:"counters"`
-	ByType       map[string]int64 `json:"byType,omitempty"`
-	Recent       []Failure        `json:"recent,omitempty"`
-	HandlerQueue []Failure        `json:"handlerQueue,omitempty"`
-	LastRedrive  string           `json:"lastRedrive,omitempty"`
-	Rate         []RateSample     `json:"rate,omitempty"`
-	Tokens       float64          `json:"tokens"`
-	TokensAt     time.Time        `json:"tokensAt"`
+	Counters Counters `json:"counters"`
+	// ByType counts each failed page once per error type, and failed items.
+	ByType map[string]int64 `json:"byType,omitempty"`
+	// FailedAs are the error types each page that failed and has not
+	// completed since was counted under in ByType: a page that fails again
+	// with one of them (a stuck page retried, a re-driven one) is not
+	// counted twice. Bounded by the parked pages and those run again.
+	FailedAs map[int64][]string `json:"failedAs,omitempty"`
+	// Recent failures, newest first; a page's new failure replaces its
+	// older one.
+	Recent       []Failure    `json:"recent,omitempty"`
+	HandlerQueue []Failure    `json:"handlerQueue,omitempty"`
+	LastRedrive  string       `json:"lastRedrive,omitempty"`
+	Rate         []RateSample `json:"rate,omitempty"`
+	Tokens       float64      `json:"tokens"`
+	TokensAt     time.Time    `json:"tokensAt"`
 	// Occupancy measures how full the slots are, to tell a chain-bound job.
 	Occupancy Occupancy `json:"occupancy,omitzero"`
 }
@@ -308,6 +323,10 @@ type Counters struct {
 	MalformedSignals  int64 `json:"malformedSignals"`
 	// HandlerDropped counts failures the handler never accepted after its retries.
 	HandlerDropped int64 `json:"handlerDropped"`
+	// FailedAttempts counts every time a page failed (after its retries):
+	// a stuck page that fails again on each retry counts each time, while
+	// ByType counts it once.
+	FailedAttempts int64 `json:"failedAttempts,omitempty"`
 }
 
 // RateSample is the processed-item total at a point in time.

@@ -70,7 +70,12 @@ func (in Input) Validate() error {
 		add("retry.maximumAttempts is %d: use 0 (unlimited) or more", r.MaximumAttempts)
 	}
 	if m := in.FailurePolicy.MaxFailedPages; m != nil && *m < 0 {
-		add("failurePolicy.maxFailedPages is %d: use 0 or more, or omit it to never fail the job for failed pages", *m)
+		add("failurePolicy.maxFailedPages is %d: use 0 or more, or omit it to fail the job for failed pages only at its end", *m)
+	}
+	if t := in.FailurePolicy.ToleratedFailedPages; t < 0 {
+		add("failurePolicy.toleratedFailedPages is %d: use 0 or more", t)
+	} else if m := in.FailurePolicy.MaxFailedPages; m != nil && *m >= 0 && t > *m {
+		add("failurePolicy.toleratedFailedPages (%d) is above failurePolicy.maxFailedPages (%d): the job would fail before it ends with that many failed pages; lower toleratedFailedPages or raise maxFailedPages", t, *m)
 	}
 	if t := in.FailurePolicy.HandlerTimeout; t < 0 || (t > 0 && t < time.Second) {
 		add("failurePolicy.handlerTimeout is %s: use 1s or more, or omit it for %s", t, DefaultHandlerTimeout)

@@ -140,7 +140,28 @@ func TestValidateInput(t *testing.T) {
 		{
 			name:   "negative max failed pages",
 			mutate: func(in *Input) { in.FailurePolicy.MaxFailedPages = &negative },
-			want:   []string{"failurePolicy.maxFailedPages is -1: use 0 or more, or omit it to never fail the job for failed pages"},
+			want:   []string{"failurePolicy.maxFailedPages is -1: use 0 or more, or omit it to fail the job for failed pages only at its end"},
+		},
+		{
+			name:   "tolerated failed pages up to max failed pages",
+			mutate: func(in *Input) { in.FailurePolicy.ToleratedFailedPages = 3 },
+		},
+		{
+			name: "tolerated failed pages without max failed pages",
+			mutate: func(in *Input) {
+				in.FailurePolicy.MaxFailedPages = nil
+				in.FailurePolicy.ToleratedFailedPages = 400
+			},
+		},
+		{
+			name:   "negative tolerated failed pages",
+			mutate: func(in *Input) { in.FailurePolicy.ToleratedFailedPages = -1 },
+			want:   []string{"failurePolicy.toleratedFailedPages is -1: use 0 or more"},
+		},
+		{
+			name:   "tolerated failed pages above max failed pages",
+			mutate: func(in *Input) { in.FailurePolicy.ToleratedFailedPages = 4 },
+			want:   []string{"failurePolicy.toleratedFailedPages (4) is above failurePolicy.maxFailedPages (3): the job would fail before it ends with that many failed pages; lower toleratedFailedPages or raise maxFailedPages"},
 		},
 		{
 			name:   "negative continue-as-new threshold",
