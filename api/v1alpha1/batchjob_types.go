@@ -107,6 +107,7 @@ type ProcessorSpec struct {
 	// FirstCursor is the opaque cursor of page 0.
 	// +optional
 	// +kubebuilder:validation:MaxLength=4096
+	// +kubebuilder:validation:XValidation:rule="size(bytes(self)) <= 4096",message="spec.processor.firstCursor must be at most 4096 bytes (in UTF-8): use a shorter cursor"
 	FirstCursor string `json:"firstCursor,omitempty"`
 
 	// Cursors start one independent chain of pages per cursor, each over its

@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	batchv1alpha1 "github.com/temporal-batch/temporal-batch/api/v1alpha1"
+	"github.com/temporal-batch/temporal-batch/internal/admitted"
 )
 
 const fieldOwner = client.FieldOwner("admission-suite")
@@ -215,6 +216,21 @@ taskQueue: q
 processor: {name: P}
 failurePolicy: {handler: H, handlerTimeout: 500ms}`,
 			`spec.failurePolicy.handlerTimeout must be a duration of at least 1s, e.g. 10m`),
+		Entry("failurePolicy.toleratedFailedPages -1", `
+taskQueue: q
+processor: {name: P}
+failurePolicy: {toleratedFailedPages: -1}`,
+			`spec.failurePolicy.toleratedFailedPages in body should be greater than or equal to 0`),
+		Entry("failurePolicy.toleratedFailedPages 501", `
+taskQueue: q
+processor: {name: P}
+failurePolicy: {toleratedFailedPages: 501}`,
+			`spec.failurePolicy.toleratedFailedPages in body should be less than or equal to 500`),
+		Entry("failurePolicy.toleratedFailedPages above maxFailedPages", `
+taskQueue: q
+processor: {name: P}
+failurePolicy: {maxFailedPages: 2, toleratedFailedPages: 3}`,
+			`spec.failurePolicy.toleratedFailedPages must not be above spec.failurePolicy.maxFailedPages: the job would fail before its end with that many failed pages; lower toleratedFailedPages or raise maxFailedPages`),
 		Entry("worker.template without a pod spec", `
 taskQueue: q
 processor: {name: P}
@@ -269,7 +285,26 @@ processor: {name: P, cursors: ["0", "`+strings.Repeat("é", 2049)+`"]}`,
 taskQueue: q
 processor: {name: P, cursors: `+cursorsYAML(65, 4096)+`}`,
 			`spec.processor.cursors must not exceed 262144 bytes (256 KiB) together: use fewer or shorter cursors`),
+		Entry("a processor.firstCursor over 4096 characters", `
+taskQueue: q
+processor: {name: P, firstCursor: "`+strings.Repeat("x", 4097)+`"}`,
+			`spec.processor.firstCursor: Too long: may not be more than 4096 bytes`),
+		Entry("a processor.firstCursor within 4096 characters but over 4096 bytes", `
+taskQueue: q
+processor: {name: P, firstCursor: "`+strings.Repeat("é", 2049)+`"}`,
+			`spec.processor.firstCursor must be at most 4096 bytes (in UTF-8): use a shorter cursor`),
 	)
+
+	It("accepts failurePolicy.toleratedFailedPages up to maxFailedPages, or alone", func() {
+		for _, spec := range []string{
+			"failurePolicy: {maxFailedPages: 3, toleratedFailedPages: 3}",
+			"failurePolicy: {toleratedFailedPages: 500}",
+		} {
+			job := newJob("taskQueue: q\nprocessor: {name: P}\n" + spec)
+			Expect(apply(job)).To(Succeed(), spec)
+			Expect(nestedInt64(get(job), "spec", "failurePolicy", "toleratedFailedPages")).To(BeNumerically(">=", 3))
+		}
+	})
 
 	// Two chains from the same cursor would process its part twice.
 	It("rejects the same cursor twice in processor.cursors", func() {
@@ -281,32 +316,15 @@ processor: {name: P, cursors: ["0:5000", "5000:10000", "0:5000"]}`
 		Expect(apply(newJob(spec))).To(MatchError(ContainSubstring(`.spec.processor.cursors: duplicate entries for key [="0:5000"]`)))
 	})
 
-	It("accepts parallelism 0 with a ramp-up (the job is held back)", func() {
-		Expect(apply(newJob(`
-taskQueue: q
-processor: {name: P}
-parallelism: 0
-rampUp: {from: 3, every: 10s}`))).To(Succeed())
-	})
-
-	It("accepts the boundary values", func() {
-		Expect(apply(newJob(`
-taskQueue: q
-processor: {name: P, pageSize: 100000, heartbeatTimeout: 0s, lookahead: 1000, cursors: ` + cursorsYAML(64, 4096) + `}
-parallelism: 10000
-rateLimit: {pagesPerSecond: ".5"}
-retry: {initialInterval: 1m, maximumInterval: 1m, backoffCoefficient: "1", maximumAttempts: 1, stuckPageRetryInterval: 0s}
-failurePolicy: {maxFailedPages: 0, handler: H, handlerTimeout: 1s}
-ttlSecondsAfterFinished: 0`))).To(Succeed())
-		Expect(apply(newJob(`
-taskQueue: q
-processor: {name: P, lookahead: 1, cursors: ` + cursorsYAML(1000, 8) + `}`))).To(Succeed())
-	})
-
-	It("accepts cursors with an empty firstCursor, as a manifest may spell out", func() {
-		Expect(apply(newJob(`
-taskQueue: q
-processor: {name: P, firstCursor: "", cursors: ["0:5000", "5000:10000"]}`))).To(Succeed())
+	// The specs admission accepts live in testdata/admitted, shared with the
+	// controller's test that every admitted spec converts into a valid
+	// orchestrator input.
+	It("accepts every spec under testdata/admitted", func() {
+		specs, err := admitted.Specs(repoRoot)
+		Expect(err).NotTo(HaveOccurred())
+		for _, s := range specs {
+			Expect(apply(newJob(s.YAML))).To(Succeed(), s.Name)
+		}
 	})
 
 	Describe("defaults", func() {
@@ -400,29 +418,17 @@ processor: {name: P, args: {percent: 3}}`)
 	})
 
 	Describe("fields fixed at creation", func() {
-		const fullSpec = `
-taskQueue: inflate-prices
-processor:
-  name: InflateProductPrices
-  pageSize: 200
-  args: {percent: 3}
-  firstCursor: ""
-parallelism: 4
-rampUp: {from: 1, step: 1, every: 30s}
-rateLimit: {pagesPerSecond: "5"}
-retry:
-  maximumAttempts: 5
-  nonRetryableErrorTypes: [InvalidRecord]
-failurePolicy: {maxFailedPages: 2, handler: RecordFailures}
-cancellationPolicy: Cancel
-worker:
-  pagesPerPod: 2
-  template:` + workerTemplate
+		// fullSpec sets every field.
+		fullSpec := func() string {
+			spec, err := admitted.Get(repoRoot, "full")
+			Expect(err).NotTo(HaveOccurred())
+			return spec
+		}
 
 		// update creates the full job, changes it and sends the change as an
 		// update (kubectl edit).
 		update := func(change func(map[string]any)) (*unstructured.Unstructured, error) {
-			job := newJob(fullSpec)
+			job := newJob(fullSpec())
 			Expect(apply(job)).To(Succeed())
 			got := get(job)
 			change(got.Object["spec"].(map[string]any))
