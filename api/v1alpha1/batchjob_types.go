@@ -259,14 +259,25 @@ type RetrySpec struct {
 }
 
 // FailurePolicySpec says when failed pages fail the job.
+// +kubebuilder:validation:XValidation:rule="!has(self.toleratedFailedPages) || !has(self.maxFailedPages) || self.toleratedFailedPages <= self.maxFailedPages",message="spec.failurePolicy.toleratedFailedPages must not be above spec.failurePolicy.maxFailedPages: the job would fail before its end with that many failed pages; lower toleratedFailedPages or raise maxFailedPages"
 type FailurePolicySpec struct {
-	// MaxFailedPages fails the job once more pages than this failed for good;
-	// omit it to never fail the job for failed pages (they are listed in
-	// status and can be re-driven).
+	// MaxFailedPages fails the job early, without running the rest, once
+	// more pages than this failed for good; omit it to let the job run to
+	// its end, where toleratedFailedPages decides. Failed pages are listed
+	// in status and can be re-driven.
 	// +optional
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=500
 	MaxFailedPages *int32 `json:"maxFailedPages,omitempty"`
+	// ToleratedFailedPages is how many pages may have failed for good when
+	// the job reaches its end for it to still succeed (its message names
+	// them). With more, the job ends Failed with the reason PagesFailed,
+	// like a batch/v1 Job with a failed index; a re-drive runs them again.
+	// Default 0; at most maxFailedPages when both are set.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=500
+	ToleratedFailedPages *int32 `json:"toleratedFailedPages,omitempty"`
 	// Handler is an activity type on spec.taskQueue called with batches of
 	// new failures.
 	// +optional
@@ -427,10 +438,16 @@ type ItemStatus struct {
 
 // FailureStatus summarises failures.
 type FailureStatus struct {
-	// ByType counts failures (failed pages and failed items) by error type.
+	// ByType counts failures by error type: each failed page once per
+	// error type (however often it was retried), and failed items.
 	// +optional
 	ByType map[string]int64 `json:"byType,omitempty"`
-	// Recent failures, newest first, at most 10.
+	// FailedAttempts counts every time a page failed after its retries: a
+	// stuck page that fails again on each retry counts each time.
+	// +optional
+	FailedAttempts int64 `json:"failedAttempts,omitempty"`
+	// Recent failures, newest first, at most 10; a page that fails again
+	// holds one entry, its newest failure.
 	// +optional
 	// +kubebuilder:validation:MaxItems=10
 	Recent []FailureRecord `json:"recent,omitempty"`

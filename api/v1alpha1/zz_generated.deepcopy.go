@@ -192,6 +192,11 @@ func (in *FailurePolicySpec) DeepCopyInto(out *FailurePolicySpec) {
 		*out = new(int32)
 		**out = **in
 	}
+	if in.ToleratedFailedPages != nil {
+		in, out := &in.ToleratedFailedPages, &out.ToleratedFailedPages
+		*out = new(int32)
+		**out = **in
+	}
 	if in.HandlerTimeout != nil {
 		in, out := &in.HandlerTimeout, &out.HandlerTimeout
 		*out = new(metav1.Duration)

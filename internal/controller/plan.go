@@ -445,7 +445,7 @@ func applyProgress(st *batchv1alpha1.BatchJobStatus, pr temporalbatch.Progress) 
 	}
 	st.Failures = nil
 	if len(pr.ByType) > 0 || len(pr.Recent) > 0 || pr.Counters.HandlerDropped > 0 {
-		f := &batchv1alpha1.FailureStatus{ByType: pr.ByType, HandlerDropped: pr.Counters.HandlerDropped}
+		f := &batchv1alpha1.FailureStatus{ByType: pr.ByType, HandlerDropped: pr.Counters.HandlerDropped, FailedAttempts: pr.Counters.FailedAttempts}
 		for _, r := range pr.Recent {
 			t := metav1.NewTime(r.Time)
 			f.Recent = append(f.Recent, batchv1alpha1.FailureRecord{Page: r.Page, Cursor: r.Cursor, Item: r.Item, Type: r.Type, Message: r.Message, Time: &t})

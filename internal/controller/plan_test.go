@@ -135,6 +135,7 @@ func failedPage(pr *temporalbatch.Progress) {
 		{Page: 17, Cursor: "c17", Type: "Timeout", Message: "page timed out", Time: planNow},
 	}
 	pr.ByType = map[string]int64{"Timeout": 2, "InvalidRecord": 1}
+	pr.Counters.FailedAttempts = 7
 }
 
 // planCase is one pass of planJob and what it must decide.
@@ -213,6 +214,7 @@ func TestPlanRunning(t *testing.T) {
 				require.Nil(t, st.CompletionTime)
 				require.NotNil(t, st.Failures)
 				require.Equal(t, map[string]int64{"Timeout": 2, "InvalidRecord": 1}, st.Failures.ByType)
+				require.EqualValues(t, 7, st.Failures.FailedAttempts, "every failed page attempt, beside the pages by type")
 				require.Len(t, st.Failures.Recent, 2)
 				require.Equal(t, "sku-991", st.Failures.Recent[0].Item, "newest first, as reported")
 				require.Equal(t, "c17", st.Failures.Recent[1].Cursor)

@@ -64,6 +64,9 @@ func orchestratorInput(job *batchv1alpha1.BatchJob) (temporalbatch.Input, error)
 			m := int64(*fp.MaxFailedPages)
 			in.FailurePolicy.MaxFailedPages = &m
 		}
+		if fp.ToleratedFailedPages != nil {
+			in.FailurePolicy.ToleratedFailedPages = int64(*fp.ToleratedFailedPages)
+		}
 	}
 	d, err := desiredState(job)
 	if err != nil {

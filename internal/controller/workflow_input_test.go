@@ -146,7 +146,7 @@ func TestOrchestratorInput(t *testing.T) {
 			},
 		},
 		{
-			name: "maxFailedPages omitted: never fail the job for failed pages",
+			name: "maxFailedPages omitted: failed pages fail the job only at its end",
 			job: planJobFixture(func(j *batchv1alpha1.BatchJob) {
 				j.Spec.FailurePolicy = &batchv1alpha1.FailurePolicySpec{Handler: "RecordFailures"}
 				j.Spec.RampUp = &batchv1alpha1.RampUpSpec{From: 1, Every: metav1.Duration{Duration: time.Minute}}
@@ -166,6 +166,26 @@ func TestOrchestratorInput(t *testing.T) {
 				// An omitted rampUp.step counts as 1.
 				Desired: temporalbatch.DesiredState{Generation: 1, Parallelism: 10,
 					RampUp: &temporalbatch.RampUp{From: 1, Step: 1, Every: time.Minute}},
+			},
+		},
+		{
+			name: "toleratedFailedPages up to maxFailedPages",
+			job: planJobFixture(func(j *batchv1alpha1.BatchJob) {
+				j.Spec.FailurePolicy = &batchv1alpha1.FailurePolicySpec{MaxFailedPages: ptr[int32](20), ToleratedFailedPages: ptr[int32](5)}
+			}),
+			want: temporalbatch.Input{
+				Job:       processor.JobRef{Namespace: "shop", Name: "inflate-prices", WorkflowID: wantID},
+				TaskQueue: "inflate-prices",
+				Processor: temporalbatch.ProcessorSpec{
+					Name: "InflateProductPrices", PageSize: 200, Timeout: 5 * time.Minute,
+					HeartbeatTimeout: 30 * time.Second, Delivery: temporalbatch.AtLeastOnce,
+				},
+				Retry: temporalbatch.RetryPolicy{
+					InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute, MaximumAttempts: 10,
+					StuckPageRetryInterval: 5 * time.Minute,
+				},
+				FailurePolicy: temporalbatch.FailurePolicy{MaxFailedPages: ptr[int64](20), ToleratedFailedPages: 5, HandlerTimeout: temporalbatch.DefaultHandlerTimeout},
+				Desired:       temporalbatch.DesiredState{Generation: 1, Parallelism: 10},
 			},
 		},
 	}
@@ -236,6 +256,13 @@ func TestOrchestratorInputErrors(t *testing.T) {
 				j.Spec.RampUp = &batchv1alpha1.RampUpSpec{From: 20, Step: 1, Every: metav1.Duration{Duration: time.Second}}
 			},
 			field: "rampUp.from", value: "20", desired: true,
+		},
+		{
+			name: "toleratedFailedPages above maxFailedPages",
+			mod: func(j *batchv1alpha1.BatchJob) {
+				j.Spec.FailurePolicy = &batchv1alpha1.FailurePolicySpec{MaxFailedPages: ptr[int32](1), ToleratedFailedPages: ptr[int32](2)}
+			},
+			field: "spec.failurePolicy.toleratedFailedPages (2) is above spec.failurePolicy.maxFailedPages (1)",
 		},
 		{
 			name:  "page timeout zero",
