@@ -216,6 +216,21 @@ taskQueue: q
 processor: {name: P}
 failurePolicy: {handler: H, handlerTimeout: 500ms}`,
 			`spec.failurePolicy.handlerTimeout must be a duration of at least 1s, e.g. 10m`),
+		Entry("failurePolicy.toleratedFailedPages -1", `
+taskQueue: q
+processor: {name: P}
+failurePolicy: {toleratedFailedPages: -1}`,
+			`spec.failurePolicy.toleratedFailedPages in body should be greater than or equal to 0`),
+		Entry("failurePolicy.toleratedFailedPages 501", `
+taskQueue: q
+processor: {name: P}
+failurePolicy: {toleratedFailedPages: 501}`,
+			`spec.failurePolicy.toleratedFailedPages in body should be less than or equal to 500`),
+		Entry("failurePolicy.toleratedFailedPages above maxFailedPages", `
+taskQueue: q
+processor: {name: P}
+failurePolicy: {maxFailedPages: 2, toleratedFailedPages: 3}`,
+			`spec.failurePolicy.toleratedFailedPages must not be above spec.failurePolicy.maxFailedPages: the job would fail before its end with that many failed pages; lower toleratedFailedPages or raise maxFailedPages`),
 		Entry("worker.template without a pod spec", `
 taskQueue: q
 processor: {name: P}
@@ -279,6 +294,17 @@ taskQueue: q
 processor: {name: P, firstCursor: "`+strings.Repeat("é", 2049)+`"}`,
 			`spec.processor.firstCursor must be at most 4096 bytes (in UTF-8): use a shorter cursor`),
 	)
+
+	It("accepts failurePolicy.toleratedFailedPages up to maxFailedPages, or alone", func() {
+		for _, spec := range []string{
+			"failurePolicy: {maxFailedPages: 3, toleratedFailedPages: 3}",
+			"failurePolicy: {toleratedFailedPages: 500}",
+		} {
+			job := newJob("taskQueue: q\nprocessor: {name: P}\n" + spec)
+			Expect(apply(job)).To(Succeed(), spec)
+			Expect(nestedInt64(get(job), "spec", "failurePolicy", "toleratedFailedPages")).To(BeNumerically(">=", 3))
+		}
+	})
 
 	// Two chains from the same cursor would process its part twice.
 	It("rejects the same cursor twice in processor.cursors", func() {
