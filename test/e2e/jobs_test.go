@@ -245,6 +245,7 @@ var _ = Describe("Failures", func() {
 		Expect(conditionTrue(failed, batchv1alpha1.ConditionComplete)).To(BeFalse())
 		Expect(failed.Status.Pages.Failed).To(BeEquivalentTo(1))
 		Expect(failed.Status.Failures.ByType).To(HaveKeyWithValue("BadData", BeEquivalentTo(1)))
+		Expect(failed.Status.Failures.FailedAttempts).To(BeEquivalentTo(1))
 		Expect(failed.Status.Failures.Recent).To(ContainElement(WithTransform(
 			func(f batchv1alpha1.FailureRecord) string { return fmt.Sprintf("page %d %s", f.Page, f.Type) },
 			Equal("page 7 BadData"))))
