@@ -141,7 +141,7 @@ func TestRedriveSucceededJob(t *testing.T) {
 	assert.Equal(t, "error: batchjob "+ns+"/clean succeeded with no failed pages: there is nothing to re-drive\n", r.Err)
 	assert.Empty(t, fetch(t, clean).Annotations[batchv1alpha1.AnnotationRedrive])
 
-	// A job may succeed with failed pages listed (no failurePolicy.maxFailedPages).
+	// A job may succeed with failed pages listed (failurePolicy.toleratedFailedPages).
 	withFailures := newJob(t, ns, "with-failures", "")
 	setStatus(t, withFailures, func(st *batchv1alpha1.BatchJobStatus) {
 		succeeded(st)
