@@ -52,10 +52,18 @@ type BatchJobReconciler struct {
 	Reports *ProgressHub
 }
 
-// +kubebuilder:rbac:groups=batch.temporalbatch.io,resources=batchjobs,verbs=get;list;watch;update;patch;delete
-// +kubebuilder:rbac:groups=batch.temporalbatch.io,resources=batchjobs/status,verbs=get;update;patch
+// The verbs are those the controller's client calls (rbac_test.go checks
+// them against the calls of the envtest suite). The client reads BatchJobs
+// and Deployments through the cache, which lists and watches: it never
+// gets one. BatchJobs are patched (the finalizer) and deleted
+// (ttlSecondsAfterFinished); status is written by update only; worker
+// Deployments are created and patched. update on batchjobs/finalizers is not
+// a call: the API server asks for it to set blockOwnerDeletion in the
+// worker Deployment's owner reference.
+// +kubebuilder:rbac:groups=batch.temporalbatch.io,resources=batchjobs,verbs=list;watch;patch;delete
+// +kubebuilder:rbac:groups=batch.temporalbatch.io,resources=batchjobs/status,verbs=update
 // +kubebuilder:rbac:groups=batch.temporalbatch.io,resources=batchjobs/finalizers,verbs=update
-// +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;patch
+// +kubebuilder:rbac:groups=apps,resources=deployments,verbs=list;watch;create;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Reconcile brings one BatchJob a step closer to its spec.

@@ -105,6 +105,7 @@ var _ = AfterSuite(func() {
 	if testEnv != nil {
 		Expect(testEnv.Stop()).To(Succeed())
 	}
+	checkRole()
 })
 
 func managerOptions(address string, namespaces ...string) manager.Options {
@@ -131,7 +132,7 @@ type managerRun struct {
 }
 
 func startManager(opts manager.Options) *managerRun {
-	mgr, mtc, err := manager.New(restConfig, opts)
+	mgr, mtc, err := manager.New(recording(restConfig), opts)
 	Expect(err).NotTo(HaveOccurred())
 	ctx, cancel := context.WithCancel(context.Background())
 	run := &managerRun{mgr: mgr, cancel: cancel, done: make(chan error, 1), tc: mtc}

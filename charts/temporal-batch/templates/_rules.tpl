@@ -8,7 +8,6 @@
   - deployments
   verbs:
   - create
-  - get
   - list
   - patch
   - watch
@@ -18,24 +17,15 @@
   - batchjobs
   verbs:
   - delete
-  - get
   - list
   - patch
-  - update
   - watch
 - apiGroups:
   - batch.temporalbatch.io
   resources:
   - batchjobs/finalizers
-  verbs:
-  - update
-- apiGroups:
-  - batch.temporalbatch.io
-  resources:
   - batchjobs/status
   verbs:
-  - get
-  - patch
   - update
 - apiGroups:
   - events.k8s.io
