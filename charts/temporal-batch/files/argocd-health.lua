@@ -76,7 +76,8 @@ end
 
 local ready = condition(conditions, "Ready")
 if ready ~= nil and ready.status == "False" and
-    (ready.reason == "TemporalUnavailable" or ready.reason == "NamespaceNotFound") then
+    (ready.reason == "TemporalUnavailable" or ready.reason == "NamespaceNotFound" or
+     ready.reason == "TemporalPermissionDenied" or ready.reason == "WorkersUnavailable") then
   hs.status = "Degraded"
   hs.message = message(ready, ready.reason)
   return hs
