@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"testing"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -168,4 +169,31 @@ func checkRole() {
 	}
 	slices.Sort(notCalled)
 	Expect(notCalled).To(BeEmpty(), "grants of the role no request of the manager used: drop them from the +kubebuilder:rbac markers, or say in grantedNotCalled why they stay")
+}
+
+func TestCallOf(t *testing.T) {
+	for _, tc := range []struct {
+		method, url string
+		want        apiCall
+		ok          bool
+	}{
+		{"GET", "/apis/batch.temporalbatch.io/v1alpha1/namespaces/a/batchjobs/j", apiCall{"batch.temporalbatch.io", "batchjobs", "get"}, true},
+		{"GET", "/apis/batch.temporalbatch.io/v1alpha1/batchjobs?watch=true&sendInitialEvents=true", apiCall{"batch.temporalbatch.io", "batchjobs", "watch"}, true},
+		{"GET", "/apis/apps/v1/namespaces/a/deployments?labelSelector=x", apiCall{"apps", "deployments", "list"}, true},
+		{"PUT", "/apis/batch.temporalbatch.io/v1alpha1/namespaces/a/batchjobs/j/status", apiCall{"batch.temporalbatch.io", "batchjobs/status", "update"}, true},
+		{"POST", "/apis/events.k8s.io/v1/namespaces/a/events", apiCall{"events.k8s.io", "events", "create"}, true},
+		{"DELETE", "/api/v1/namespaces/a/pods", apiCall{"", "pods", "deletecollection"}, true},
+		{"GET", "/api/v1/namespaces/a", apiCall{"", "namespaces", "get"}, true},
+		{"GET", "/apis/apps/v1", apiCall{}, false},
+		{"GET", "/version", apiCall{}, false},
+	} {
+		req, err := http.NewRequest(tc.method, "https://apiserver"+tc.url, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, ok := callOf(req)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("%s %s: got %v %v, want %v %v", tc.method, tc.url, got, ok, tc.want, tc.ok)
+		}
+	}
 }
