@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -35,6 +36,15 @@ type SyntheticArgs struct {
 	// Ledger is the path of a file that gets a line "<item> <page> <attempt>"
 	// for every item processed, so that a test can prove no item was lost.
 	Ledger string `json:"ledger,omitempty"`
+	// PanicPages lists page numbers whose first attempt panics after
+	// enqueuing its successors and before processing any item, as a
+	// processor with a bug on some input would; later attempts succeed.
+	PanicPages []int64 `json:"panicPages,omitempty"`
+	// OversizedCursorFrom, when positive, is an item ID: a successor cursor
+	// whose offset is that item or later is padded with leading zeros to
+	// one byte over processor.MaxCursorBytes, so that the page producing it
+	// fails for good with processor.ErrorTypeCursorTooLarge.
+	OversizedCursorFrom int64 `json:"oversizedCursorFrom,omitempty"`
 }
 
 // PageFailure makes the first Attempts attempts of a page fail with an
@@ -105,9 +115,15 @@ func Synthetic(ctx context.Context, page *processor.Page) (processor.Result, err
 		return processor.Result{}, err
 	}
 	if next := cursor.successors(page.Size, page.Lookahead()); len(next) > 0 {
+		if args.OversizedCursorFrom > 0 {
+			next = oversize(next, args.OversizedCursorFrom, args.TotalItems)
+		}
 		if err := page.EnqueueNext(ctx, next...); err != nil {
 			return processor.Result{}, err
 		}
+	}
+	if page.Attempt == 1 && slices.Contains(args.PanicPages, page.Number) {
+		panic(fmt.Sprintf("page %d attempt 1 panics as spec.processor.args.panicPages asks", page.Number))
 	}
 	if failure, ok := args.FailPages[strconv.FormatInt(page.Number, 10)]; ok {
 		failing, err := failureInEffect(args.FailWhileExists)
@@ -251,6 +267,19 @@ func SplitSynthetic(totalItems int64, chains int) []string {
 		start = end
 	}
 	return append(cursors, SyntheticCursor{Offset: start}.String())
+}
+
+// oversize pads the cursors at or past item from with leading zeros to one
+// byte over processor.MaxCursorBytes; they still parse as the same offset.
+func oversize(cursors []string, from, totalItems int64) []string {
+	out := make([]string, len(cursors))
+	for i, c := range cursors {
+		out[i] = c
+		if parsed, err := ParseSyntheticCursor(c, totalItems); err == nil && parsed.Offset >= from {
+			out[i] = strings.Repeat("0", processor.MaxCursorBytes+1-len(c)) + c
+		}
+	}
+	return out
 }
 
 // failureInEffect reports whether failPages apply: always without a

@@ -471,3 +471,90 @@ func TestSplitSynthetic(t *testing.T) {
 		}
 	}
 }
+
+// TestSyntheticPanicPages: the first attempt of a listed page panics after
+// enqueuing its successor and before writing any ledger line; its retry
+// processes the page, and other pages never panic.
+func TestSyntheticPanicPages(t *testing.T) {
+	ledger := filepath.Join(t.TempDir(), "ledger")
+	args := SyntheticArgs{TotalItems: 100, PanicPages: []int64{2}, Ledger: ledger}
+	env := processortest.New(Synthetic)
+	_, err := env.Execute(syntheticPage(t, 2, "20", 10, args))
+	var panicErr *temporal.PanicError
+	if !errors.As(err, &panicErr) {
+		t.Fatalf("attempt 1 returned %v, want a panic", err)
+	}
+	if !strings.Contains(panicErr.Error(), "panicPages") {
+		t.Errorf("panic %q does not name panicPages", panicErr.Error())
+	}
+	if _, err := os.Stat(ledger); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the panicking attempt wrote the ledger: %v", err)
+	}
+	res, err := env.Retry()
+	if err != nil {
+		t.Fatalf("attempt 2: %v", err)
+	}
+	if res.ItemsProcessed != 10 {
+		t.Errorf("attempt 2 processed %d items, want 10", res.ItemsProcessed)
+	}
+	if got, want := env.EnqueuedPages(), []processor.EnqueuePage{{Number: 3, Cursor: "30"}}; !reflect.DeepEqual(got, want) {
+		t.Errorf("enqueued %+v, want %+v", got, want)
+	}
+	if lines := readLines(t, ledger); len(lines) != 10 || lines[0] != "20 2 2" {
+		t.Errorf("ledger %q, want 10 lines from attempt 2 only", lines)
+	}
+	if _, err := processortest.New(Synthetic).Execute(syntheticPage(t, 1, "10", 10, args)); err != nil {
+		t.Errorf("page 1: %v", err)
+	}
+}
+
+// TestSyntheticOversizedCursorFrom: a page whose successors reach the item
+// oversizedCursorFrom fails for good with CursorTooLarge, sends nothing and
+// processes nothing; a page before it enqueues its successor as usual.
+func TestSyntheticOversizedCursorFrom(t *testing.T) {
+	ledger := filepath.Join(t.TempDir(), "ledger")
+	args := SyntheticArgs{TotalItems: 100, OversizedCursorFrom: 50, Ledger: ledger}
+
+	env := processortest.New(Synthetic)
+	in := syntheticPage(t, 3, "30", 10, args)
+	in.Lookahead = lookahead(1)
+	if _, err := env.Execute(in); err != nil {
+		t.Fatalf("page 3: %v", err)
+	}
+	if got := env.EnqueuedCursors(); !slices.Equal(got, []string{"40"}) {
+		t.Errorf("page 3 enqueued %q, want [40]", got)
+	}
+
+	for _, la := range []int{1, 3} {
+		env := processortest.New(Synthetic)
+		in := syntheticPage(t, 4, "40", 10, args)
+		if la == 3 {
+			// Its first successor is fine, the second is not: nothing is sent.
+			in = syntheticPage(t, 3, "30", 10, args)
+		}
+		in.Lookahead = lookahead(la)
+		_, err := env.Execute(in)
+		appErr := applicationError(t, err)
+		if appErr.Type() != processor.ErrorTypeCursorTooLarge || !appErr.NonRetryable() {
+			t.Errorf("lookahead %d: failed with type %q non-retryable %t, want non-retryable %s", la, appErr.Type(), appErr.NonRetryable(), processor.ErrorTypeCursorTooLarge)
+		}
+		if len(env.Signals()) != 0 {
+			t.Errorf("lookahead %d: sent %+v, want nothing", la, env.Signals())
+		}
+	}
+	if lines := readLines(t, ledger); len(lines) != 10 || lines[0] != "30 3 1" {
+		t.Errorf("ledger %q, want the 10 items of page 3 only", lines)
+	}
+
+	// The padded cursor still names the same offset.
+	padded := oversize([]string{"40", "50", "60:90"}, 50, 100)
+	if padded[0] != "40" || len(padded[1]) != processor.MaxCursorBytes+1 || len(padded[2]) != processor.MaxCursorBytes+1 {
+		t.Errorf("oversize gave lengths %d, %d, %d", len(padded[0]), len(padded[1]), len(padded[2]))
+	}
+	for i, want := range []string{"50", "60:90"} {
+		c, err := ParseSyntheticCursor(padded[i+1], 100)
+		if err != nil || c.String() != want {
+			t.Errorf("padded cursor parses as %q, %v; want %q", c.String(), err, want)
+		}
+	}
+}
