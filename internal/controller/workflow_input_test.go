@@ -265,6 +265,13 @@ func TestOrchestratorInputErrors(t *testing.T) {
 			field: "spec.failurePolicy.toleratedFailedPages (2) is above spec.failurePolicy.maxFailedPages (1)",
 		},
 		{
+			name: "processor.args over 64 KiB",
+			mod: func(j *batchv1alpha1.BatchJob) {
+				j.Spec.Processor.Args = &apiextensionsv1.JSON{Raw: []byte(`"` + strings.Repeat("a", 64<<10) + `"`)}
+			},
+			field: "spec.processor.args is 65538 bytes of JSON: keep it under 65536 bytes (64 KiB)",
+		},
+		{
 			name:  "page timeout zero",
 			mod:   func(j *batchv1alpha1.BatchJob) { j.Spec.Processor.Timeout = &metav1.Duration{} },
 			field: "spec.processor.timeout",

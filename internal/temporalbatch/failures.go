@@ -57,6 +57,43 @@ func (o *orchestrator) park(p Page, state PageState, errType, msg string, now ti
 	if len(o.st.Parked) > MaxTrackedPages {
 		o.end(StateFailed, ReasonTooManyFailedPages, fmt.Sprintf("%d pages failed or are stuck, more than the %d the orchestrator tracks for re-drive; fix the cause and re-drive", len(o.st.Parked), MaxTrackedPages))
 	}
+	if b := parkedBytes(o.st.Parked); o.boundedPayloads && b > MaxParkedBytes {
+		o.end(StateFailed, ReasonTooManyFailedPages, fmt.Sprintf("%d pages failed or are stuck, their cursors and messages %d bytes, more than the %d bytes the orchestrator tracks for re-drive; fix the cause and re-drive", len(o.st.Parked), b, MaxParkedBytes))
+	}
+}
+
+// failureOverhead is about what a parked page or a failure takes in JSON
+// besides its strings.
+const failureOverhead = 128
+
+// parkedBytes is about the size of the parked pages in JSON, for
+// MaxParkedBytes.
+func parkedBytes(parked []ParkedPage) int {
+	n := 0
+	for _, p := range parked {
+		n += len(p.Cursor) + len(p.Message) + len(p.ErrorType) + failureOverhead
+	}
+	return n
+}
+
+// failureBytes is about the size of a failure in JSON, for
+// MaxHandlerQueueBytes.
+func failureBytes(f Failure) int {
+	return len(f.Cursor) + len(f.Item) + len(f.Type) + len(f.Message) + failureOverhead
+}
+
+func queueBytes(q []Failure) int {
+	n := 0
+	for _, f := range q {
+		n += failureBytes(f)
+	}
+	return n
+}
+
+// handlerFull: new page starts wait for the failure handler to catch up.
+func (o *orchestrator) handlerFull() bool {
+	return len(o.st.HandlerQueue) >= HandlerQueueLimit ||
+		(o.boundedPayloads && queueBytes(o.st.HandlerQueue) >= MaxHandlerQueueBytes)
 }
 
 // classify returns a page failure's error type and message, and whether the
@@ -120,6 +157,12 @@ func (o *orchestrator) record(f Failure, count bool) {
 		o.st.Recent = o.st.Recent[:MaxRecentFailures]
 	}
 	if o.in.FailurePolicy.Handler != "" {
+		if o.boundedPayloads && queueBytes(o.st.HandlerQueue)+failureBytes(f) > MaxHandlerQueueBytes {
+			// The queue travels in the continue-as-new input: past its
+			// bound the failure is counted, not kept.
+			o.st.Counters.HandlerDropped++
+			return
+		}
 		o.st.HandlerQueue = append(o.st.HandlerQueue, f)
 	}
 }

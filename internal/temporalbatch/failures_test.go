@@ -136,7 +136,8 @@ func TestPageFailsForGoodWhenStuckPagesAreNotRetried(t *testing.T) {
 	require.Zero(t, p.Pages.Stuck)
 	require.Len(t, p.FailedPages, 1)
 	fp := p.FailedPages[0]
-	require.Equal(t, Page{Number: 3, Cursor: "30"}, fp.Page)
+	require.Equal(t, Page{Number: 3}, fp.Page, "the Result lists the failed page without its cursor")
+	require.Equal(t, Page{Number: 3, Cursor: "30"}, res.Next.State.Parked[0].Page, "Next carries the cursor for the re-drive")
 	require.Equal(t, PageFailed, fp.State)
 	require.Equal(t, "Flaky", fp.ErrorType)
 	require.Contains(t, fp.Message, "connection reset")

@@ -498,7 +498,9 @@ func TestIntegrationNonRetryableFailureAndHandler(t *testing.T) {
 	require.EqualValues(t, 1, p.Pages.Failed)
 	require.Len(t, p.FailedPages, 1)
 	require.EqualValues(t, 2, p.FailedPages[0].Number)
-	require.Equal(t, "200", p.FailedPages[0].Cursor)
+	require.Empty(t, p.FailedPages[0].Cursor, "the Result leaves the cursor to Next")
+	require.Len(t, res.Next.State.Parked, 1)
+	require.Equal(t, "200", res.Next.State.Parked[0].Cursor)
 	require.Equal(t, "InvalidRecord", p.FailedPages[0].ErrorType)
 	require.EqualValues(t, total/pageSize-1, p.Pages.Completed)
 	require.EqualValues(t, total-pageSize-3, p.Items.Processed)
@@ -608,7 +610,7 @@ func TestIntegrationReplay(t *testing.T) {
 	require.Contains(t, res.Progress.Message, "page 3, tolerated by failurePolicy.toleratedFailedPages: 1")
 	require.GreaterOrEqual(t, res.Progress.Runs, 2)
 
-	replayFirstRun(t, id, "history-v4-classic.json")
+	replayFirstRun(t, id, "history-v5-classic.json")
 }
 
 // replayFirstRun replays the first run of workflow id against the workflow

@@ -34,6 +34,13 @@ const (
 	// (ReasonPagesFailed); runs before it succeed and only count them.
 	changeFailedPagesFail                   = "failed-pages-fail-job"
 	versionFailedPagesFail workflow.Version = 1
+
+	// changeBoundedPayloads bounds the parked pages (MaxParkedBytes) and
+	// the failure handler's queue (MaxHandlerQueueBytes) by bytes, so that
+	// the continue-as-new input and the Result stay under Temporal's blob
+	// limit; runs before it bound them by count only.
+	changeBoundedPayloads                   = "bounded-payloads"
+	versionBoundedPayloads workflow.Version = 1
 )
 
 // BatchOrchestrator runs pipelined pagination: it keeps up to the effective
@@ -59,6 +66,7 @@ func runOrchestrator(ctx workflow.Context, in Input, rep Reporter) (Result, erro
 	o.reporter = rep
 	o.handlerTimeout = workflow.GetVersion(ctx, changeHandlerTimeout, workflow.DefaultVersion, versionHandlerTimeout) >= versionHandlerTimeout
 	o.failedPagesFail = workflow.GetVersion(ctx, changeFailedPagesFail, workflow.DefaultVersion, versionFailedPagesFail) >= versionFailedPagesFail
+	o.boundedPayloads = workflow.GetVersion(ctx, changeBoundedPayloads, workflow.DefaultVersion, versionBoundedPayloads) >= versionBoundedPayloads
 	if err := workflow.SetQueryHandler(ctx, QueryProgress, func() (Progress, error) {
 		return o.progress(), nil
 	}); err != nil {
@@ -86,6 +94,9 @@ type orchestrator struct {
 	// failedPagesFail: a job that ends with more failed pages than
 	// tolerated fails (changeFailedPagesFail).
 	failedPagesFail bool
+	// boundedPayloads: the parked pages and the failure handler's queue
+	// are bounded by bytes (changeBoundedPayloads).
+	boundedPayloads bool
 	// reporter gets the progress after each pass of the loop; nil: none.
 	reporter Reporter
 
@@ -303,7 +314,7 @@ func (o *orchestrator) finish(ctx workflow.Context) (Result, error) {
 	}
 	now := workflow.Now(ctx)
 	o.now, o.endTime = now, &now
-	res := Result{Progress: o.progress(), Next: o.nextInput()}
+	res := o.result()
 	o.report(ctx)
 	o.logger.Info("Batch job finished", "State", o.endState, "Reason", o.endReason, "Message", o.endMessage)
 	if o.endState == StateSucceeded {
@@ -321,7 +332,7 @@ func (o *orchestrator) cancelled(ctx workflow.Context) (Result, error) {
 	now := workflow.Now(dctx)
 	o.now, o.endTime = now, &now
 	o.endState, o.endReason, o.endMessage = StateCancelled, ReasonCancelled, "the workflow was cancelled"
-	res := Result{Progress: o.progress(), Next: o.nextInput()}
+	res := o.result()
 	return Result{}, temporal.NewCanceledError(res)
 }
 
@@ -330,6 +341,19 @@ func (o *orchestrator) continueAsNewDue(ctx workflow.Context) bool {
 		return true
 	}
 	return workflow.GetInfo(ctx).GetContinueAsNewSuggested()
+}
+
+// result is the final progress and the input a re-drive starts from. The
+// failed pages it lists leave out their cursors: Next.State.Parked carries
+// them, and a Result that carried every cursor twice could outgrow
+// Temporal's blob limit. (The replayer compares only the type of the
+// closing command, not its payload, so this needs no version.)
+func (o *orchestrator) result() Result {
+	p := o.progress()
+	for i := range p.FailedPages {
+		p.FailedPages[i].Cursor = ""
+	}
+	return Result{Progress: p, Next: o.nextInput()}
 }
 
 // nextInput is this run's input with its state: what continue-as-new and a

@@ -22,7 +22,7 @@ func (o *orchestrator) waiting() int {
 // it is what holds pages back.
 func (o *orchestrator) startPages(ctx workflow.Context) time.Time {
 	o.rateLimited = false
-	if len(o.st.HandlerQueue) >= HandlerQueueLimit {
+	if o.handlerFull() {
 		return time.Time{} // the handler's progress wakes the loop
 	}
 	rl := o.st.Applied.RateLimit

@@ -95,7 +95,7 @@ type occupancySample struct {
 func (o *orchestrator) sampleOccupancy() occupancySample {
 	s := occupancySample{inflight: len(o.inflight), effective: o.effective}
 	s.bound = s.effective > 0 && s.inflight < s.effective && o.waiting() == 0 &&
-		o.asking > 0 && !o.rateLimited && len(o.st.HandlerQueue) < HandlerQueueLimit
+		o.asking > 0 && !o.rateLimited && !o.handlerFull()
 	return s
 }
 

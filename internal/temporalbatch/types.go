@@ -63,6 +63,9 @@ const (
 	// MaxCursorsBytes bounds processor.cursors together: they travel in
 	// every run's input.
 	MaxCursorsBytes = 256 << 10
+	// MaxArgsBytes bounds processor.args: they travel in every run's input
+	// and every page's.
+	MaxArgsBytes = 64 << 10
 	// MaxMessageBytes truncates failure messages kept in state.
 	MaxMessageBytes = 256
 	// HandlerBatchSize is the most failures sent to the failure handler in one call.
@@ -70,6 +73,18 @@ const (
 	// HandlerQueueLimit pauses new page starts while this many failures wait
 	// for the failure handler: back-pressure instead of dropping reports.
 	HandlerQueueLimit = 1000
+	// MaxParkedBytes bounds the parked pages by their cursors, messages
+	// and error types together (parkedBytes): a job whose failed and
+	// stuck pages take more fails with ReasonTooManyFailedPages, keeping
+	// every cursor, as it does past MaxTrackedPages. With cursors of
+	// MaxCursorBytes that is about 85 pages.
+	MaxParkedBytes = 384 << 10
+	// MaxHandlerQueueBytes bounds the failures waiting for the failure
+	// handler by their cursors, items, messages and types: new page
+	// starts pause at it, like at HandlerQueueLimit, and a failure that
+	// would take the queue past it is dropped and counted
+	// (Counters.HandlerDropped).
+	MaxHandlerQueueBytes = 256 << 10
 )
 
 // Delivery says how often a page may be attempted.
@@ -321,7 +336,8 @@ type Counters struct {
 	DuplicateSignals  int64 `json:"duplicateSignals"`
 	UnexpectedSignals int64 `json:"unexpectedSignals"`
 	MalformedSignals  int64 `json:"malformedSignals"`
-	// HandlerDropped counts failures the handler never accepted after its retries.
+	// HandlerDropped counts failures the handler never accepted after its
+	// retries, and those that found its queue full (MaxHandlerQueueBytes).
 	HandlerDropped int64 `json:"handlerDropped"`
 	// FailedAttempts counts every time a page failed (after its retries):
 	// a stuck page that fails again on each retry counts each time, while
@@ -346,7 +362,9 @@ const (
 	StateCancelled JobState = "Cancelled"
 )
 
-// Progress is what the progress query returns: what status needs.
+// Progress is what the progress query returns: what status needs. In a
+// Result, FailedPages leave out their cursors: Result.Next.State.Parked has
+// them.
 type Progress struct {
 	State   JobState `json:"state"`
 	Reason  string   `json:"reason,omitempty"`

@@ -34,6 +34,9 @@ func (in Input) Validate() error {
 	if p.Delivery != AtLeastOnce && p.Delivery != AtMostOnce {
 		add("processor.delivery is %q: use %s or %s", p.Delivery, AtLeastOnce, AtMostOnce)
 	}
+	if len(p.Args) > MaxArgsBytes {
+		add("processor.args is %d bytes of JSON: keep it under %d bytes (64 KiB), it travels in every page's input; pass a reference (a ConfigMap name, an object key) instead of the data", len(p.Args), MaxArgsBytes)
+	}
 	if len(p.FirstCursor) > MaxCursorBytes {
 		add("processor.firstCursor is %d bytes: keep cursors under %d bytes", len(p.FirstCursor), MaxCursorBytes)
 	}

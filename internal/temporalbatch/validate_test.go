@@ -113,6 +113,11 @@ func TestValidateInput(t *testing.T) {
 			want:   []string{"processor.firstCursor is 4097 bytes: keep cursors under 4096 bytes"},
 		},
 		{
+			name:   "args too large",
+			mutate: func(in *Input) { in.Processor.Args = []byte(`"` + strings.Repeat("a", MaxArgsBytes-1) + `"`) },
+			want:   []string{"processor.args is 65537 bytes of JSON: keep it under 65536 bytes (64 KiB), it travels in every page's input; pass a reference (a ConfigMap name, an object key) instead of the data"},
+		},
+		{
 			name:   "negative stuck retry interval",
 			mutate: func(in *Input) { in.Retry.StuckPageRetryInterval = -time.Minute },
 			want:   []string{"retry intervals must not be negative"},
