@@ -100,7 +100,9 @@ type ProcessorSpec struct {
 	PageSize int32 `json:"pageSize,omitempty"`
 
 	// Args is free-form JSON passed to every page. It is read when the job
-	// starts; later edits do not reach the running job.
+	// starts; later edits do not reach the running job. At most 64 KiB as
+	// JSON: it travels in every page's input (a larger one fails the job
+	// with InvalidInput; pass a reference such as a ConfigMap name instead).
 	// +optional
 	Args *apiextensionsv1.JSON `json:"args,omitempty"`
 
@@ -452,7 +454,8 @@ type FailureStatus struct {
 	// +kubebuilder:validation:MaxItems=10
 	Recent []FailureRecord `json:"recent,omitempty"`
 	// HandlerDropped counts failures that spec.failurePolicy.handler did
-	// not accept within spec.failurePolicy.handlerTimeout.
+	// not accept within spec.failurePolicy.handlerTimeout, and those that
+	// found its queue full (256 KiB of failures waiting).
 	// +optional
 	HandlerDropped int64 `json:"handlerDropped,omitempty"`
 }

@@ -306,6 +306,18 @@ processor: {name: P, firstCursor: "`+strings.Repeat("é", 2049)+`"}`,
 		}
 	})
 
+	// No CRD rule can measure free-form JSON: a processor.args over its
+	// 64 KiB limit is admitted, and the controller fails the job with
+	// InvalidInput naming spec.processor.args
+	// (internal/controller/workflow_input_test.go).
+	It("admits processor.args over 64 KiB for the controller to refuse", func() {
+		job := newJob("taskQueue: q\nprocessor: {name: P, args: {blob: \"" + strings.Repeat("a", 64<<10) + "\"}}")
+		Expect(apply(job)).To(Succeed())
+		blob, _, err := unstructured.NestedString(get(job).Object, "spec", "processor", "args", "blob")
+		Expect(err).NotTo(HaveOccurred())
+		Expect(blob).To(HaveLen(64 << 10))
+	})
+
 	// Two chains from the same cursor would process its part twice.
 	It("rejects the same cursor twice in processor.cursors", func() {
 		const spec = `
