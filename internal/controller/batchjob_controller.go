@@ -13,8 +13,6 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
@@ -142,45 +140,30 @@ func (r *BatchJobReconciler) observe(ctx context.Context, job *batchv1alpha1.Bat
 // execute carries out a plan: Temporal calls, the Deployment, status and
 // events, then deletion or the requeue. What to write is the plan's.
 func (r *BatchJobReconciler) execute(ctx context.Context, job *batchv1alpha1.BatchJob, obs observation, p plan) (ctrl.Result, error) {
-	calls := r.callTemporal(ctx, p)
+	out := r.callTemporal(ctx, p)
 	// A Deployment that cannot be written does not keep the status from
 	// being written: a workflow started this pass must reach
 	// status.workflow, or deleting the job could not cancel it.
-	var workersErr error
 	if p.replicas != nil {
 		if _, err := r.ensureWorkers(ctx, job, *p.replicas); err != nil {
-			workersErr = err
+			out.workers = err
 		}
 	}
-	st, evs := p.statusAfter(job, calls, r.Connection.Namespace)
-	switch {
-	case workersErr != nil && calls.err == nil && obs.temporalReason == "":
-		workersFailed(&st, job, workersErr)
-	case workersErr == nil && p.replicas != nil:
-		workersRecovered(&st, job.Generation)
-	}
+	st, evs := p.statusAfter(job, out, r.Connection.Namespace)
 	if err := r.report(ctx, job, st, evs); err != nil {
-		return ctrl.Result{}, errors.Join(err, workersErr)
+		return ctrl.Result{}, errors.Join(err, out.workers)
 	}
-	if workersErr != nil {
-		return ctrl.Result{Priority: ptr(pollPriority)}, fmt.Errorf("worker Deployment: %w", workersErr)
+	if out.workers != nil {
+		return ctrl.Result{Priority: ptr(pollPriority)}, fmt.Errorf("worker Deployment: %w", out.workers)
 	}
-	return r.finish(ctx, job, obs, p, calls.err)
-}
-
-// workersFailed says on Ready that the worker Deployment could not be
-// created or updated, naming it and the API's answer. A Temporal problem
-// of the same pass keeps Ready: the caller does not call this then.
-func workersFailed(st *batchv1alpha1.BatchJobStatus, job *batchv1alpha1.BatchJob, err error) {
-	msg := fmt.Sprintf("cannot create or update the worker Deployment %s/%s: %v; retrying with backoff", job.Namespace, workersName(job), err)
-	setCondition(st, job.Generation, batchv1alpha1.ConditionReady, metav1.ConditionFalse, batchv1alpha1.ReasonWorkersUnavailable, msg)
+	return r.finish(ctx, job, obs, p, out.err)
 }
 
 // callTemporal makes the plan's Temporal calls in order: start, desired
 // state, re-drive. It stops at the first that fails.
-func (r *BatchJobReconciler) callTemporal(ctx context.Context, p plan) temporalCalls {
+func (r *BatchJobReconciler) callTemporal(ctx context.Context, p plan) outcome {
 	logger := log.FromContext(ctx)
-	var calls temporalCalls
+	var calls outcome
 	wf := p.status.Workflow
 	if p.start != nil {
 		runID, err := r.Orchestrator.Start(ctx, *p.start)
@@ -207,23 +190,6 @@ func (r *BatchJobReconciler) callTemporal(ctx context.Context, p plan) temporalC
 		logger.Info("Re-drive requested", "redrive", p.redrive)
 	}
 	return calls
-}
-
-// workersRecovered gives Ready back to a finished job once its worker
-// Deployment could be written: the passes of a finished job set no other
-// condition, and would leave WorkersUnavailable standing.
-func workersRecovered(st *batchv1alpha1.BatchJobStatus, gen int64) {
-	ready := meta.FindStatusCondition(st.Conditions, batchv1alpha1.ConditionReady)
-	if ready == nil || ready.Reason != batchv1alpha1.ReasonWorkersUnavailable || !finished(st.Phase) {
-		return
-	}
-	status, typ := metav1.ConditionTrue, batchv1alpha1.ConditionComplete
-	if st.Phase == batchv1alpha1.PhaseFailed {
-		status, typ = metav1.ConditionFalse, batchv1alpha1.ConditionFailed
-	}
-	if c := meta.FindStatusCondition(st.Conditions, typ); c != nil {
-		setCondition(st, gen, batchv1alpha1.ConditionReady, status, c.Reason, c.Message)
-	}
 }
 
 // report writes the status, then records its events and metrics.

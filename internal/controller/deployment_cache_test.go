@@ -7,7 +7,6 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -18,17 +17,7 @@ var _ = Describe("The manager's Deployment cache", func() {
 	It("holds the worker Deployments, not the cluster's others", func() {
 		ctx := context.Background()
 		ns := newNamespace("cache")
-		labels := map[string]string{"app": "unrelated"}
-		other := &appsv1.Deployment{
-			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "unrelated"},
-			Spec: appsv1.DeploymentSpec{
-				Selector: &metav1.LabelSelector{MatchLabels: labels},
-				Template: corev1.PodTemplateSpec{
-					ObjectMeta: metav1.ObjectMeta{Labels: labels},
-					Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "busybox"}}},
-				},
-			},
-		}
+		other := foreignDeployment(ns, "unrelated")
 		Expect(k8s.Create(ctx, other)).To(Succeed())
 		job := withWorker(syntheticJob(ns, "cached", map[string]any{"totalItems": 200}), 2)
 		Expect(k8s.Create(ctx, job)).To(Succeed())

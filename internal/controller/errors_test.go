@@ -11,8 +11,6 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
-	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -26,17 +24,7 @@ var _ = Describe("Error paths", func() {
 		ns := newNamespace("blocked")
 		job := withWorker(syntheticJob(ns, "blocked", map[string]any{"totalItems": 100000, "itemDelay": "5ms"}), 2)
 		// A Deployment of the workers' name that is not the job's.
-		labels := map[string]string{"app": "squatter"}
-		squatter := &appsv1.Deployment{
-			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: job.Name + "-workers"},
-			Spec: appsv1.DeploymentSpec{
-				Selector: &metav1.LabelSelector{MatchLabels: labels},
-				Template: corev1.PodTemplateSpec{
-					ObjectMeta: metav1.ObjectMeta{Labels: labels},
-					Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "example/squatter:1"}}},
-				},
-			},
-		}
+		squatter := foreignDeployment(ns, job.Name+"-workers")
 		Expect(k8s.Create(ctx, squatter)).To(Succeed())
 		Expect(k8s.Create(ctx, job)).To(Succeed())
 

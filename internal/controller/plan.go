@@ -49,6 +49,9 @@ type plan struct {
 	start       *temporalbatch.Input
 	sendDesired *temporalbatch.DesiredState
 	redrive     string
+	// temporalTrouble: Temporal could not be reached or used this pass,
+	// and Ready already says why.
+	temporalTrouble bool
 	// replicas of the worker Deployment; nil when the job has no spec.worker.
 	replicas *int32
 	// status and events are what to write; statusAfter adjusts them to
@@ -237,14 +240,15 @@ func planFinishing(p *plan, st *batchv1alpha1.BatchJobStatus, obs observation) {
 // planClosedWithoutResult fails a job whose workflow ended without a
 // Result (terminated, timed out).
 func planClosedWithoutResult(p *plan, st *batchv1alpha1.BatchJobStatus, obs observation) {
+	planFailedWithoutResult(p, st, obs, batchv1alpha1.ReasonWorkflowFailed, fmt.Sprintf("the orchestrator workflow ended without a result: %v", obs.endErr))
+}
+
+// planFailedWithoutResult fails a job whose workflow has no Result to
+// read, for reason; the job ends now.
+func planFailedWithoutResult(p *plan, st *batchv1alpha1.BatchJobStatus, obs observation, reason, msg string) {
 	gen := obs.job.Generation
 	st.Phase = batchv1alpha1.PhaseFailed
-	msg := fmt.Sprintf("the orchestrator workflow ended without a result: %v", obs.endErr)
-	setCondition(st, gen, batchv1alpha1.ConditionFailed, metav1.ConditionTrue, batchv1alpha1.ReasonWorkflowFailed, msg)
-	setCondition(st, gen, batchv1alpha1.ConditionComplete, metav1.ConditionFalse, batchv1alpha1.ReasonWorkflowFailed, "")
-	setCondition(st, gen, batchv1alpha1.ConditionProgressing, metav1.ConditionFalse, batchv1alpha1.ReasonFinished, msg)
-	setCondition(st, gen, batchv1alpha1.ConditionReady, metav1.ConditionFalse, batchv1alpha1.ReasonWorkflowFailed, msg)
-	setCondition(st, gen, batchv1alpha1.ConditionSuspended, metav1.ConditionFalse, batchv1alpha1.ReasonFinished, "")
+	setFailedConditions(st, gen, reason, msg, msg)
 	if st.CompletionTime == nil {
 		t := metav1.NewTime(obs.now)
 		st.CompletionTime = &t
@@ -253,27 +257,27 @@ func planClosedWithoutResult(p *plan, st *batchv1alpha1.BatchJobStatus, obs obse
 	p.requeueAfter = 0
 }
 
+// setFailedConditions sets the conditions of a failed job: Failed with
+// reason and msg, the job no longer progressing (progressing says where it
+// stopped) and not suspended.
+func setFailedConditions(st *batchv1alpha1.BatchJobStatus, gen int64, reason, msg, progressing string) {
+	setCondition(st, gen, batchv1alpha1.ConditionFailed, metav1.ConditionTrue, reason, msg)
+	setCondition(st, gen, batchv1alpha1.ConditionComplete, metav1.ConditionFalse, reason, "")
+	setCondition(st, gen, batchv1alpha1.ConditionProgressing, metav1.ConditionFalse, batchv1alpha1.ReasonFinished, progressing)
+	setCondition(st, gen, batchv1alpha1.ConditionSuspended, metav1.ConditionFalse, batchv1alpha1.ReasonFinished, "")
+	setCondition(st, gen, batchv1alpha1.ConditionReady, metav1.ConditionFalse, reason, msg)
+}
+
 // planWorkflowGone fails a started job whose workflow Temporal no longer
 // has: its history, and with it the job's state, is gone, and no retry
 // brings it back. A re-drive asked of it is answered the same.
 func planWorkflowGone(p *plan, st *batchv1alpha1.BatchJobStatus, obs observation) {
-	job, gen := obs.job, obs.job.Generation
+	job := obs.job
 	msg := fmt.Sprintf("workflow %s: %s", job.Status.Workflow.ID, obs.temporalMessage)
 	if asked := job.Annotations[batchv1alpha1.AnnotationRedrive]; asked != "" && asked != job.Status.LastRedrive {
 		msg = fmt.Sprintf("re-drive %q cannot run: %s", asked, msg)
 	}
-	st.Phase = batchv1alpha1.PhaseFailed
-	setCondition(st, gen, batchv1alpha1.ConditionFailed, metav1.ConditionTrue, batchv1alpha1.ReasonWorkflowNotFound, msg)
-	setCondition(st, gen, batchv1alpha1.ConditionComplete, metav1.ConditionFalse, batchv1alpha1.ReasonWorkflowNotFound, "")
-	setCondition(st, gen, batchv1alpha1.ConditionProgressing, metav1.ConditionFalse, batchv1alpha1.ReasonFinished, msg)
-	setCondition(st, gen, batchv1alpha1.ConditionReady, metav1.ConditionFalse, batchv1alpha1.ReasonWorkflowNotFound, msg)
-	setCondition(st, gen, batchv1alpha1.ConditionSuspended, metav1.ConditionFalse, batchv1alpha1.ReasonFinished, "")
-	if st.CompletionTime == nil {
-		t := metav1.NewTime(obs.now)
-		st.CompletionTime = &t
-	}
-	st.ObservedGeneration = gen
-	p.requeueAfter = 0
+	planFailedWithoutResult(p, st, obs, batchv1alpha1.ReasonWorkflowNotFound, msg)
 }
 
 // planRequeue settles the poll interval: soon after a re-drive, and
@@ -291,6 +295,7 @@ func planRequeue(p *plan, obs observation) {
 // planTemporalTrouble makes no Temporal call when Temporal could not be
 // reached this pass, and says why on Ready.
 func planTemporalTrouble(p *plan, st *batchv1alpha1.BatchJobStatus, obs observation) {
+	p.temporalTrouble = obs.temporalReason != ""
 	if obs.temporalReason == "" || st.Phase == batchv1alpha1.PhaseFailed && obs.temporalReason == batchv1alpha1.ReasonWorkflowNotFound {
 		// A gone workflow failed the job (planWorkflowGone), which said so.
 		return
@@ -343,19 +348,21 @@ func redrivenStatus(st batchv1alpha1.BatchJobStatus, redrive string, gen int64) 
 	return st
 }
 
-// temporalCalls is what the plan's Temporal calls did; execute fills it in.
-type temporalCalls struct {
+// outcome is what the plan's I/O did; execute fills it in.
+type outcome struct {
 	// started is the new run, when the start succeeded.
 	started *batchv1alpha1.WorkflowRef
 	// redriven: the re-drive call succeeded.
 	redriven bool
-	// err is the call that failed; the calls after it were not made.
+	// err is the Temporal call that failed; the calls after it were not made.
 	err error
+	// workers is the error writing the worker Deployment, if any.
+	workers error
 }
 
 // statusAfter is the status to write and its events, given what the
 // Temporal calls made in namespace did.
-func (p plan) statusAfter(job *batchv1alpha1.BatchJob, calls temporalCalls, namespace string) (batchv1alpha1.BatchJobStatus, []event) {
+func (p plan) statusAfter(job *batchv1alpha1.BatchJob, calls outcome, namespace string) (batchv1alpha1.BatchJobStatus, []event) {
 	st := *p.status.DeepCopy()
 	switch {
 	case calls.redriven:
@@ -366,10 +373,41 @@ func (p plan) statusAfter(job *batchv1alpha1.BatchJob, calls temporalCalls, name
 	if calls.err != nil {
 		temporalFailed(&st, job.Generation, calls.err, namespace)
 	}
+	switch {
+	case calls.workers != nil && calls.err == nil && !p.temporalTrouble:
+		workersFailed(&st, job, calls.workers)
+	case calls.workers == nil && p.replicas != nil:
+		workersRecovered(&st, job.Generation)
+	}
 	if p.start == nil && p.redrive == "" {
 		return st, p.events
 	}
 	return st, statusEvents(job.Status, st)
+}
+
+// workersFailed says on Ready that the worker Deployment could not be
+// created or updated, naming it and the API's answer. A Temporal problem
+// of the same pass keeps Ready: the caller does not call this then.
+func workersFailed(st *batchv1alpha1.BatchJobStatus, job *batchv1alpha1.BatchJob, err error) {
+	msg := fmt.Sprintf("cannot create or update the worker Deployment %s/%s: %v; retrying with backoff", job.Namespace, workersName(job), err)
+	setCondition(st, job.Generation, batchv1alpha1.ConditionReady, metav1.ConditionFalse, batchv1alpha1.ReasonWorkersUnavailable, msg)
+}
+
+// workersRecovered gives Ready back to a finished job once its worker
+// Deployment could be written: the passes of a finished job set no other
+// condition, and would leave WorkersUnavailable standing.
+func workersRecovered(st *batchv1alpha1.BatchJobStatus, gen int64) {
+	ready := meta.FindStatusCondition(st.Conditions, batchv1alpha1.ConditionReady)
+	if ready == nil || ready.Reason != batchv1alpha1.ReasonWorkersUnavailable || !finished(st.Phase) {
+		return
+	}
+	status, typ := metav1.ConditionTrue, batchv1alpha1.ConditionComplete
+	if st.Phase == batchv1alpha1.PhaseFailed {
+		status, typ = metav1.ConditionFalse, batchv1alpha1.ConditionFailed
+	}
+	if c := meta.FindStatusCondition(st.Conditions, typ); c != nil {
+		setCondition(st, gen, batchv1alpha1.ConditionReady, status, c.Reason, c.Message)
+	}
 }
 
 // temporalFailed says on Ready why a Temporal call failed; an error that is
@@ -503,12 +541,7 @@ func setProgressConditions(st *batchv1alpha1.BatchJobStatus, obs observation, iv
 		setCondition(st, gen, batchv1alpha1.ConditionSuspended, metav1.ConditionFalse, batchv1alpha1.ReasonFinished, "")
 		setCondition(st, gen, batchv1alpha1.ConditionReady, metav1.ConditionTrue, batchv1alpha1.ReasonCompleted, end)
 	case batchv1alpha1.PhaseFailed:
-		reason := failureReason(pr)
-		setCondition(st, gen, batchv1alpha1.ConditionFailed, metav1.ConditionTrue, reason, end)
-		setCondition(st, gen, batchv1alpha1.ConditionComplete, metav1.ConditionFalse, reason, "")
-		setCondition(st, gen, batchv1alpha1.ConditionProgressing, metav1.ConditionFalse, batchv1alpha1.ReasonFinished, summary)
-		setCondition(st, gen, batchv1alpha1.ConditionSuspended, metav1.ConditionFalse, batchv1alpha1.ReasonFinished, "")
-		setCondition(st, gen, batchv1alpha1.ConditionReady, metav1.ConditionFalse, reason, end)
+		setFailedConditions(st, gen, failureReason(pr), end, summary)
 	case batchv1alpha1.PhaseSuspended:
 		msg := "suspended: no new pages start"
 		if pr.Pages.InFlight > 0 {

@@ -798,7 +798,7 @@ func TestPlanStatusAfter(t *testing.T) {
 	tests := []struct {
 		name  string
 		obs   observation
-		calls temporalCalls
+		calls outcome
 
 		phase batchv1alpha1.BatchJobPhase
 		// workflow is the reference written; the job's own when nil.
@@ -812,7 +812,7 @@ func TestPlanStatusAfter(t *testing.T) {
 		{
 			name:  "started: the run is recorded, Started",
 			obs:   observation{job: planJobFixture()},
-			calls: temporalCalls{started: ref},
+			calls: outcome{started: ref},
 			phase: batchv1alpha1.PhasePending, workflow: ref,
 			conditions: map[string]wantCondition{
 				batchv1alpha1.ConditionReady: {metav1.ConditionFalse, batchv1alpha1.ReasonStarting, ""},
@@ -820,9 +820,27 @@ func TestPlanStatusAfter(t *testing.T) {
 			events: []string{"Normal Started: started orchestrator workflow " + ref.ID},
 		},
 		{
+			name:  "worker Deployment not written: Ready says which and why",
+			obs:   observation{job: reported(planJobFixture(withWorkers(2)), progressFixture()), progress: ptr(progressFixture())},
+			calls: outcome{workers: errors.New("exceeded quota")},
+			phase: batchv1alpha1.PhaseRunning,
+			conditions: map[string]wantCondition{
+				batchv1alpha1.ConditionReady: {metav1.ConditionFalse, batchv1alpha1.ReasonWorkersUnavailable, "shop/inflate-prices-workers"},
+			},
+		},
+		{
+			name:  "worker Deployment not written while Temporal is down: Ready keeps Temporal's reason",
+			obs:   observation{job: reported(planJobFixture(withWorkers(2)), progressFixture()), temporalReason: batchv1alpha1.ReasonTemporalUnavailable, temporalMessage: "connection refused"},
+			calls: outcome{workers: errors.New("exceeded quota")},
+			phase: batchv1alpha1.PhaseRunning,
+			conditions: map[string]wantCondition{
+				batchv1alpha1.ConditionReady: {metav1.ConditionFalse, batchv1alpha1.ReasonTemporalUnavailable, "connection refused"},
+			},
+		},
+		{
 			name:  "start failed, Temporal unavailable: Ready says so, nothing started",
 			obs:   observation{job: planJobFixture()},
-			calls: temporalCalls{err: serviceerror.NewUnavailable("connection refused")},
+			calls: outcome{err: serviceerror.NewUnavailable("connection refused")},
 			phase: batchv1alpha1.PhasePending,
 			conditions: map[string]wantCondition{
 				batchv1alpha1.ConditionReady: {metav1.ConditionFalse, batchv1alpha1.ReasonTemporalUnavailable, "connection refused"},
@@ -831,7 +849,7 @@ func TestPlanStatusAfter(t *testing.T) {
 		{
 			name:  "desired state not sent, namespace missing: Ready names it",
 			obs:   observation{job: changed, progress: ptr(progressFixture())},
-			calls: temporalCalls{err: serviceerror.NewNamespaceNotFound("batch")},
+			calls: outcome{err: serviceerror.NewNamespaceNotFound("batch")},
 			phase: batchv1alpha1.PhaseRunning,
 			conditions: map[string]wantCondition{
 				batchv1alpha1.ConditionReady: {metav1.ConditionFalse, batchv1alpha1.ReasonNamespaceNotFound, `"batch"`},
@@ -840,7 +858,7 @@ func TestPlanStatusAfter(t *testing.T) {
 		{
 			name:  "a call failed for another reason: Ready carries the error as unavailable",
 			obs:   observation{job: changed, progress: ptr(progressFixture())},
-			calls: temporalCalls{err: errors.New("workflow not found")},
+			calls: outcome{err: errors.New("workflow not found")},
 			phase: batchv1alpha1.PhaseRunning,
 			conditions: map[string]wantCondition{
 				batchv1alpha1.ConditionReady: {metav1.ConditionFalse, batchv1alpha1.ReasonTemporalUnavailable, "workflow not found"},
@@ -849,7 +867,7 @@ func TestPlanStatusAfter(t *testing.T) {
 		{
 			name:  "re-drive of a failed job taken: Running again, Redriven",
 			obs:   observation{job: reported(planJobFixture(withRedrive("r1")), failed), progress: &failed},
-			calls: temporalCalls{redriven: true},
+			calls: outcome{redriven: true},
 			phase: batchv1alpha1.PhaseRunning, lastRedrive: "r1",
 			conditions: map[string]wantCondition{
 				batchv1alpha1.ConditionProgressing: {metav1.ConditionTrue, batchv1alpha1.ReasonRunning, "re-driven: failed pages run again"},
@@ -866,7 +884,7 @@ func TestPlanStatusAfter(t *testing.T) {
 		{
 			name:  "re-drive of a running job taken: only lastRedrive changes",
 			obs:   observation{job: reported(planJobFixture(withRedrive("r1")), progressFixture()), progress: ptr(progressFixture())},
-			calls: temporalCalls{redriven: true},
+			calls: outcome{redriven: true},
 			phase: batchv1alpha1.PhaseRunning, lastRedrive: "r1",
 			conditions: map[string]wantCondition{
 				batchv1alpha1.ConditionProgressing: {metav1.ConditionTrue, batchv1alpha1.ReasonRunning, "120 pages completed"},
@@ -875,7 +893,7 @@ func TestPlanStatusAfter(t *testing.T) {
 		{
 			name:  "re-drive call failed: still failed, Ready says why",
 			obs:   observation{job: reported(planJobFixture(withRedrive("r1")), failed), progress: &failed},
-			calls: temporalCalls{err: serviceerror.NewUnavailable("connection refused")},
+			calls: outcome{err: serviceerror.NewUnavailable("connection refused")},
 			phase: batchv1alpha1.PhaseFailed,
 			conditions: map[string]wantCondition{
 				batchv1alpha1.ConditionReady:  {metav1.ConditionFalse, batchv1alpha1.ReasonTemporalUnavailable, "connection refused"},
@@ -926,7 +944,7 @@ func TestPlanStatusAfter(t *testing.T) {
 	// Without calls the plan's status and events go out as planned.
 	pr := progressFixture(failedPage)
 	p := planJob(observation{job: started(planJobFixture()), now: planNow, progress: &pr}, planIntervals)
-	st, evs := p.statusAfter(started(planJobFixture()), temporalCalls{}, "batch")
+	st, evs := p.statusAfter(started(planJobFixture()), outcome{}, "batch")
 	require.Equal(t, p.status, st)
 	require.Equal(t, p.events, evs)
 }

@@ -13,6 +13,7 @@ import (
 	. "github.com/onsi/gomega"
 	temporalclient "go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
@@ -202,4 +203,19 @@ func newWorker(queue string) worker.Worker {
 	examples.Register(w)
 	Expect(w.Start()).To(Succeed())
 	return w
+}
+
+// foreignDeployment is a Deployment no BatchJob owns.
+func foreignDeployment(ns, name string) *appsv1.Deployment {
+	labels := map[string]string{"app": name}
+	return &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: appsv1.DeploymentSpec{
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "example/other:1"}}},
+			},
+		},
+	}
 }

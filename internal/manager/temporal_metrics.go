@@ -4,7 +4,6 @@ import (
 	"context"
 	"strings"
 	"sync/atomic"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
@@ -62,26 +61,27 @@ func countTemporalCalls(ctx context.Context, fullMethod string, req, reply any, 
 // worker's polls make calls all the time, so a frontend that went away is
 // seen within a poll, even by a controller that makes no call of its own.
 type connection struct {
-	// lastOK and lastDown are unix nanoseconds of the last call that
-	// succeeded and the last that found the frontend unavailable.
-	lastOK, lastDown atomic.Int64
+	// seq numbers the calls' ends; lastOK and lastDown are the numbers of
+	// the last call that found the frontend answering and the last that
+	// found it unavailable.
+	seq, lastOK, lastDown atomic.Int64
 }
 
 func (c *connection) observe(err error) {
-	now := time.Now().UnixNano()
+	n := c.seq.Add(1)
 	switch status.Code(err) {
 	case codes.Unavailable:
-		c.lastDown.Store(now)
+		c.lastDown.Store(n)
 	case codes.DeadlineExceeded, codes.Canceled, codes.Unknown:
 		// Ended on this side, or not an answer of the frontend: tells nothing.
 	default:
 		// Success, or an answer such as NotFound: the frontend answers.
-		c.lastOK.Store(now)
+		c.lastOK.Store(n)
 	}
 }
 
 // answering: no call found the frontend unavailable since the last one
-// that succeeded.
+// that found it answering.
 func (c *connection) answering() bool {
 	return c.lastDown.Load() <= c.lastOK.Load()
 }
