@@ -310,7 +310,12 @@ type WorkerSpec struct {
 	PagesPerPod int32 `json:"pagesPerPod,omitempty"`
 	// Template is the pod template. The operator injects TEMPORAL_ADDRESS,
 	// TEMPORAL_NAMESPACE, TEMPORAL_TASK_QUEUE, TEMPORAL_BATCH_PAGES_PER_POD and
-	// TEMPORAL_BATCH_JOB into every container.
+	// TEMPORAL_BATCH_JOB into every container, and TEMPORAL_BATCH_GRACE_PERIOD
+	// (how long a stopping worker lets its pages finish) into every container
+	// that does not set it: the page timeout, or terminationGracePeriodSeconds
+	// less 10s when the template sets that. An unset
+	// terminationGracePeriodSeconds is the longest worker grace period plus
+	// 10s, so that a scale-down lets pages finish.
 	// +required
 	// +kubebuilder:validation:XValidation:rule="has(self.spec) && has(self.spec.containers) && size(self.spec.containers) > 0",message="spec.worker.template.spec.containers must name at least one container",fieldPath=".spec.containers"
 	Template corev1.PodTemplateSpec `json:"template"`

@@ -9,6 +9,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -104,6 +105,7 @@ func workerDeployment(job *batchv1alpha1.BatchJob, conn Connection) (*appsv1.Dep
 			c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: credentialsVolume, MountPath: credentialsPath, ReadOnly: true})
 		}
 	}
+	defaultGracePeriods(&tmpl.Spec, durationOr(job.Spec.Processor.Timeout, 5*time.Minute))
 	hash := templateHash(tmpl)
 	d := &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{
@@ -232,6 +234,88 @@ func defaultContainerSecurity(c *corev1.Container) bool {
 	return true
 }
 
+const (
+	// graceMargin is how much longer the pod's terminationGracePeriodSeconds
+	// is than the worker's own grace period: the time a worker whose pages
+	// outlived its grace period takes to cancel them, report them to
+	// Temporal and exit before the kubelet kills it.
+	graceMargin = 10 * time.Second
+	// maxDerivedPodGrace caps the pod grace period derived from the page
+	// timeout: ten minutes is the longest the cluster autoscaler waits for
+	// the pods of a node it removes (--max-graceful-termination-sec), and a
+	// page cancelled then is retried elsewhere (AtLeastOnce).
+	maxDerivedPodGrace = 10 * time.Minute
+	// reasonGracePeriodTooShort is the Warning event of a template whose
+	// pod grace period is not longer than its worker's.
+	reasonGracePeriodTooShort = "GracePeriodTooShort"
+)
+
+// defaultGracePeriods makes a scale-down or a rollout drain the workers: a
+// worker asked to stop (SIGTERM) stops polling and gives its pages in flight
+// its grace period (TEMPORAL_BATCH_GRACE_PERIOD) to finish, and the pod's
+// terminationGracePeriodSeconds must outlast it, or the kubelet's SIGKILL
+// ends the pages first. The worker's grace period is derived from the pod's
+// when the template sets terminationGracePeriodSeconds (graceMargin less, at
+// least 1 s), else it is the page timeout, so that a page that started just
+// before the stop may still finish (at most maxDerivedPodGrace less the
+// margin); each container that does not set the variable gets it. A pod
+// grace period the template leaves unset is the longest worker grace period
+// plus graceMargin. Values the template sets are kept: gracePeriodWarning
+// reports a pair that does not fit.
+func defaultGracePeriods(spec *corev1.PodSpec, pageTimeout time.Duration) {
+	worker := min(pageTimeout, maxDerivedPodGrace-graceMargin)
+	if g := spec.TerminationGracePeriodSeconds; g != nil {
+		worker = max(time.Duration(*g)*time.Second-graceMargin, time.Second)
+	}
+	longest := worker
+	for i := range spec.Containers {
+		c := &spec.Containers[i]
+		if own, set := containerGrace(*c); set {
+			longest = max(longest, own)
+			continue
+		}
+		c.Env = append(c.Env, corev1.EnvVar{Name: processor.EnvGracePeriod, Value: worker.String()})
+	}
+	if spec.TerminationGracePeriodSeconds == nil {
+		spec.TerminationGracePeriodSeconds = ptr(int64((longest + graceMargin + time.Second - 1) / time.Second))
+	}
+}
+
+// containerGrace is the worker grace period a container sets itself: set
+// reports whether it names the variable at all, d is 0 when its value is not
+// a literal duration (valueFrom, or invalid: the worker reports that).
+func containerGrace(c corev1.Container) (d time.Duration, set bool) {
+	for _, e := range c.Env {
+		if e.Name != processor.EnvGracePeriod {
+			continue
+		}
+		if e.ValueFrom == nil {
+			d, _ = time.ParseDuration(strings.TrimSpace(e.Value))
+		}
+		return max(d, 0), true
+	}
+	return 0, false
+}
+
+// gracePeriodWarning says what is wrong when a template sets both the pod's
+// terminationGracePeriodSeconds and a container's worker grace period, and
+// the pod's is not the longer: a scale-down would kill pages the worker
+// means to let finish. Empty when nothing is.
+func gracePeriodWarning(spec corev1.PodSpec) string {
+	if spec.TerminationGracePeriodSeconds == nil {
+		return ""
+	}
+	pod := time.Duration(*spec.TerminationGracePeriodSeconds) * time.Second
+	for _, c := range spec.Containers {
+		if own, _ := containerGrace(c); own > 0 && own >= pod {
+			want := int64((own + graceMargin + time.Second - 1) / time.Second)
+			return fmt.Sprintf("container %q sets %s=%s, not shorter than the pod's terminationGracePeriodSeconds (%d): the kubelet kills the worker while its pages may still run. Set terminationGracePeriodSeconds to at least %d, or remove one of the two to have it derived from the other",
+				c.Name, processor.EnvGracePeriod, own, *spec.TerminationGracePeriodSeconds, want)
+		}
+	}
+	return ""
+}
+
 func mergeEnv(user, injected []corev1.EnvVar) []corev1.EnvVar {
 	names := map[string]bool{}
 	for _, e := range injected {
@@ -276,6 +360,7 @@ func (r *BatchJobReconciler) ensureWorkers(ctx context.Context, job *batchv1alph
 		} else if err != nil {
 			return nil, fmt.Errorf("create worker Deployment: %w", err)
 		}
+		r.warnGracePeriod(job)
 		return &batchv1alpha1.WorkerStatus{}, nil
 	case err != nil:
 		return nil, err
@@ -289,7 +374,8 @@ func (r *BatchJobReconciler) ensureWorkers(ctx context.Context, job *batchv1alph
 		cur.Spec.Replicas = &replicas
 		changed = true
 	}
-	if cur.Spec.Template.Annotations[annotationPodSpec] != hash {
+	templateChanged := cur.Spec.Template.Annotations[annotationPodSpec] != hash
+	if templateChanged {
 		cur.Spec.Template = desired.Spec.Template
 		cur.Spec.Template.Annotations = withAnnotation(cur.Spec.Template.Annotations, annotationPodSpec, hash)
 		changed = true
@@ -299,7 +385,19 @@ func (r *BatchJobReconciler) ensureWorkers(ctx context.Context, job *batchv1alph
 			return nil, fmt.Errorf("update worker Deployment: %w", err)
 		}
 	}
+	if templateChanged {
+		r.warnGracePeriod(job)
+	}
 	return &batchv1alpha1.WorkerStatus{Replicas: cur.Status.Replicas, ReadyReplicas: cur.Status.ReadyReplicas}, nil
+}
+
+// warnGracePeriod records a Warning event when the template's grace periods
+// do not fit (see gracePeriodWarning), once per template written to the
+// Deployment: the template is the user's to fix, and the workers run anyway.
+func (r *BatchJobReconciler) warnGracePeriod(job *batchv1alpha1.BatchJob) {
+	if msg := gracePeriodWarning(job.Spec.Worker.Template.Spec); msg != "" {
+		r.Recorder.Eventf(job, nil, corev1.EventTypeWarning, reasonGracePeriodTooShort, reasonGracePeriodTooShort, "%s", truncate(msg, maxEventNote))
+	}
 }
 
 func withAnnotation(m map[string]string, k, v string) map[string]string {

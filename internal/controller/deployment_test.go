@@ -3,6 +3,7 @@ package controller
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
@@ -118,8 +119,8 @@ func TestWorkerDeployment(t *testing.T) {
 				env := envMap(t, cs[0].Env)
 				require.Equal(t, "debug", env["LOG_LEVEL"].Value)
 				require.Equal(t, "db", env["DATABASE_URL"].ValueFrom.SecretKeyRef.Name)
-				require.Len(t, cs[0].Env, len(injected)+2)
-				require.Len(t, cs[1].Env, len(injected))
+				require.Len(t, cs[0].Env, len(injected)+3, "the injected env, the template's two others and the grace period")
+				require.Len(t, cs[1].Env, len(injected)+1, "the injected env and the grace period")
 				require.Equal(t, []corev1.Volume{
 					{Name: "scratch", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
 					{Name: tmpVolume, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
@@ -276,6 +277,13 @@ func TestTemplateHash(t *testing.T) {
 			name: "template annotation changed",
 			job: func(j *batchv1alpha1.BatchJob) {
 				j.Spec.Worker.Template.Annotations["prometheus.io/scrape"] = "false"
+			},
+			conn: workerConn, changed: true,
+		},
+		{
+			name: "page timeout changed: the workers' grace period follows it",
+			job: func(j *batchv1alpha1.BatchJob) {
+				j.Spec.Processor.Timeout = &metav1.Duration{Duration: 2 * time.Minute}
 			},
 			conn: workerConn, changed: true,
 		},
@@ -467,12 +475,123 @@ func TestWorkerSecurityDefaults(t *testing.T) {
 			require.Equal(t, before, job, "workerDeployment must not change the job's template")
 
 			got := *d.Spec.Template.Spec.DeepCopy()
+			got.TerminationGracePeriodSeconds = nil // TestWorkerGracePeriods
 			for _, cs := range [][]corev1.Container{got.InitContainers, got.Containers} {
 				for i := range cs {
 					cs[i].Env = nil
 				}
 			}
 			require.Equal(t, tc.want, got)
+		})
+	}
+}
+
+func TestWorkerGracePeriods(t *testing.T) {
+	graceEnv := func(v string) corev1.EnvVar { return corev1.EnvVar{Name: processor.EnvGracePeriod, Value: v} }
+	tests := []struct {
+		name        string
+		pageTimeout *metav1.Duration
+		spec        corev1.PodSpec
+		// wantPod is terminationGracePeriodSeconds; wantWorker the grace
+		// period of each container, "" for one whose value is its own.
+		wantPod    int64
+		wantWorker []string
+		warning    string
+	}{
+		{
+			name:       "neither set, default page timeout: the worker waits out a page, the pod 10 s longer",
+			spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "worker"}, {Name: "sidecar"}}},
+			wantPod:    310,
+			wantWorker: []string{"5m0s", "5m0s"},
+		},
+		{
+			name:        "short page timeout",
+			pageTimeout: &metav1.Duration{Duration: 1500 * time.Millisecond},
+			spec:        corev1.PodSpec{Containers: []corev1.Container{{Name: "worker"}}},
+			wantPod:     12,
+			wantWorker:  []string{"1.5s"},
+		},
+		{
+			name:        "long page timeout: the pod's grace period is capped at 10 minutes",
+			pageTimeout: &metav1.Duration{Duration: 2 * time.Hour},
+			spec:        corev1.PodSpec{Containers: []corev1.Container{{Name: "worker"}}},
+			wantPod:     600,
+			wantWorker:  []string{"9m50s"},
+		},
+		{
+			name:       "pod grace period set: the worker's is 10 s shorter",
+			spec:       corev1.PodSpec{TerminationGracePeriodSeconds: ptr[int64](120), Containers: []corev1.Container{{Name: "worker"}}},
+			wantPod:    120,
+			wantWorker: []string{"1m50s"},
+		},
+		{
+			name:       "pod grace period too short for the margin: the worker still gets 1 s",
+			spec:       corev1.PodSpec{TerminationGracePeriodSeconds: ptr[int64](5), Containers: []corev1.Container{{Name: "worker"}}},
+			wantPod:    5,
+			wantWorker: []string{"1s"},
+		},
+		{
+			name: "worker grace period set in one container: the pod outlasts it, the other container gets the default",
+			spec: corev1.PodSpec{Containers: []corev1.Container{
+				{Name: "worker", Env: []corev1.EnvVar{graceEnv("15m")}},
+				{Name: "sidecar"},
+			}},
+			wantPod:    910,
+			wantWorker: []string{"", "5m0s"},
+		},
+		{
+			name: "worker grace period from a ConfigMap: unknown, the pod's follows the page timeout",
+			spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "worker", Env: []corev1.EnvVar{{
+				Name: processor.EnvGracePeriod, ValueFrom: &corev1.EnvVarSource{ConfigMapKeyRef: &corev1.ConfigMapKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "worker"}, Key: "grace"}},
+			}}}}},
+			wantPod:    310,
+			wantWorker: []string{""},
+		},
+		{
+			name: "both set and consistent: kept, no warning",
+			spec: corev1.PodSpec{TerminationGracePeriodSeconds: ptr[int64](60), Containers: []corev1.Container{
+				{Name: "worker", Env: []corev1.EnvVar{graceEnv("45s")}},
+			}},
+			wantPod:    60,
+			wantWorker: []string{""},
+		},
+		{
+			name: "both set, the pod's not longer: kept, with a warning naming the fix",
+			spec: corev1.PodSpec{TerminationGracePeriodSeconds: ptr[int64](30), Containers: []corev1.Container{
+				{Name: "worker", Env: []corev1.EnvVar{graceEnv("30s")}},
+			}},
+			wantPod:    30,
+			wantWorker: []string{""},
+			warning:    `container "worker" sets TEMPORAL_BATCH_GRACE_PERIOD=30s, not shorter than the pod's terminationGracePeriodSeconds (30): the kubelet kills the worker while its pages may still run. Set terminationGracePeriodSeconds to at least 40, or remove one of the two to have it derived from the other`,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			job := workerJob(func(j *batchv1alpha1.BatchJob) {
+				j.Spec.Processor.Timeout = tc.pageTimeout
+				j.Spec.Worker.Template.Spec = tc.spec
+			})
+			before := job.DeepCopy()
+			d, _ := workerDeployment(job, workerConn)
+			require.Equal(t, before, job, "workerDeployment must not change the job's template")
+
+			pod := d.Spec.Template.Spec
+			require.NotNil(t, pod.TerminationGracePeriodSeconds)
+			require.Equal(t, tc.wantPod, *pod.TerminationGracePeriodSeconds)
+			require.Len(t, pod.Containers, len(tc.wantWorker))
+			for i, c := range pod.Containers {
+				env := envMap(t, c.Env)
+				require.Contains(t, env, processor.EnvGracePeriod, "container %s", c.Name)
+				if tc.wantWorker[i] == "" {
+					require.Equal(t, tc.spec.Containers[i].Env[0], env[processor.EnvGracePeriod], "container %s keeps its own", c.Name)
+					continue
+				}
+				require.Equal(t, tc.wantWorker[i], env[processor.EnvGracePeriod].Value, "container %s", c.Name)
+				grace, err := time.ParseDuration(env[processor.EnvGracePeriod].Value)
+				require.NoError(t, err, "the worker parses it")
+				require.Less(t, grace, time.Duration(*pod.TerminationGracePeriodSeconds)*time.Second, "container %s: the kubelet must wait longer than the worker", c.Name)
+			}
+			require.Equal(t, tc.warning, gracePeriodWarning(job.Spec.Worker.Template.Spec))
 		})
 	}
 }
