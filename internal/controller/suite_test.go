@@ -133,7 +133,12 @@ type managerRun struct {
 }
 
 func startManager(opts manager.Options) *managerRun {
-	mgr, mtc, err := manager.New(recording(restConfig), opts)
+	return startManagerOn(recording(restConfig), opts)
+}
+
+// startManagerOn starts a manager that reaches the API through cfg.
+func startManagerOn(cfg *rest.Config, opts manager.Options) *managerRun {
+	mgr, mtc, err := manager.New(cfg, opts)
 	Expect(err).NotTo(HaveOccurred())
 	ctx, cancel := context.WithCancel(context.Background())
 	run := &managerRun{mgr: mgr, cancel: cancel, done: make(chan error, 1), tc: mtc}

@@ -98,6 +98,10 @@ type Env struct {
 	// temporalMu guards temporal, which StopTemporal and StartTemporal
 	// replace while the environment runs.
 	temporalMu sync.Mutex
+	// apiServerMu guards apiServerStopped, set between StopAPIServer and
+	// StartAPIServer.
+	apiServerMu      sync.Mutex
+	apiServerStopped bool
 	// extraMu guards the managers StartExtraManager started.
 	extraMu      sync.Mutex
 	extraStarted int
@@ -212,6 +216,21 @@ func (e *Env) startControlPlane() error {
 		return err
 	}
 	api := cp.GetAPIServer()
+	// A certificate directory of the environment's own, emptied at each
+	// Start, rather than envtest's temporary one, which it removes when
+	// kube-apiserver stops: StartAPIServer then serves the same certificates
+	// on the same port, and the clients and kubeconfigs stay valid.
+	api.CertDir = filepath.Join(e.StateDir, "kube-apiserver")
+	if err := os.RemoveAll(api.CertDir); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(api.CertDir, 0o700); err != nil {
+		return err
+	}
+	// Without it, a stopping kube-apiserver waits for its clients' watches
+	// to end, up to its request timeout of a minute: StopAPIServer would
+	// end in a SIGKILL.
+	api.Configure().Set("shutdown-watch-termination-grace-period", "2s")
 	for _, out := range []struct {
 		name string
 		dst  *io.Writer
@@ -325,6 +344,42 @@ func (e *Env) StartTemporal(ctx context.Context) error {
 	}
 	e.logf("starting the Temporal dev server again on 127.0.0.1:%d", e.temporalPort)
 	return e.runTemporal(ctx)
+}
+
+// StopAPIServer stops kube-apiserver (SIGTERM, then SIGKILL after 20 s), as
+// an outage or an upgrade of the control plane would; etcd keeps running
+// with its data. The manager, the Deployment runner and the workers keep
+// running and retry; StartAPIServer brings it back.
+func (e *Env) StopAPIServer() error {
+	e.apiServerMu.Lock()
+	defer e.apiServerMu.Unlock()
+	if e.apiServerStopped {
+		return nil
+	}
+	e.logger.Info("Stopping kube-apiserver", "host", e.Config.Host)
+	if err := e.testEnv.ControlPlane.APIServer.Stop(); err != nil {
+		return fmt.Errorf("stop kube-apiserver: %w", err)
+	}
+	e.apiServerStopped = true
+	return nil
+}
+
+// StartAPIServer starts kube-apiserver again after StopAPIServer, on the same
+// port, with the same certificates and etcd, and returns once it is healthy.
+// It does nothing while kube-apiserver runs.
+func (e *Env) StartAPIServer() error {
+	e.apiServerMu.Lock()
+	defer e.apiServerMu.Unlock()
+	if !e.apiServerStopped {
+		return nil
+	}
+	e.logf("starting kube-apiserver again at %s", e.Config.Host)
+	if err := e.testEnv.ControlPlane.APIServer.Start(); err != nil {
+		return fmt.Errorf("start kube-apiserver: %w (log: %s)", err, filepath.Join(e.LogDir, "kube-apiserver.log"))
+	}
+	e.apiServerStopped = false
+	e.logger.Info("kube-apiserver started again", "host", e.Config.Host)
+	return nil
 }
 
 // ManagerPid is the process ID of the running manager, 0 while it is

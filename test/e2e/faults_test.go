@@ -167,6 +167,51 @@ var _ = Describe("Faults mid-run", func() {
 		expectEveryItem(readLedger(ledger), 12000, 100)
 	})
 
+	It("survives a restart of kube-apiserver: one workflow, exact counters, every item once", func() {
+		ns := newNamespace("apiserver-restart")
+		ledger := filepath.Join(GinkgoT().TempDir(), "ledger")
+		// 200 pages of about half a second each, 4 at a time: about 25 s.
+		job := syntheticJob(ns, "unshaken", examples.SyntheticArgs{TotalItems: 20000, ItemDelay: "5ms", Ledger: ledger})
+		create(job)
+		Eventually(status(job, pagesCompleted)).Should(BeNumerically(">=", 10))
+		before := get(job)
+		Expect(before.Status.Pages.Completed).To(BeNumerically("<", 150))
+		Expect(before.Status.Workflow).NotTo(BeNil())
+		pids := workerProcesses(job)
+		Expect(pids).To(HaveLen(2))
+
+		By("stopping kube-apiserver")
+		// Whatever happens below, the next specs need the API.
+		DeferCleanup(env.StartAPIServer)
+		stopping := time.Now()
+		Expect(env.StopAPIServer()).To(Succeed())
+		stopped := time.Now()
+		Expect(k8s.Get(background, client.ObjectKeyFromObject(job), &batchv1alpha1.BatchJob{})).NotTo(Succeed(), "the API still answers")
+		// The workers need Temporal only: their pages go on meanwhile.
+		written := ledgerLen(ledger)
+		Eventually(ledgerLen).WithArguments(ledger).Should(BeNumerically(">=", written+2000), "no page completed while kube-apiserver was down")
+		Expect(workerProcesses(job)).To(Equal(pids), "the worker processes changed while kube-apiserver was down")
+		GinkgoWriter.Printf("kube-apiserver stopped in %.1fs; %d items processed in the %.1fs it was down\n",
+			stopped.Sub(stopping).Seconds(), ledgerLen(ledger)-written, time.Since(stopped).Seconds())
+
+		By("starting it again on the same port, certificates and etcd")
+		Expect(env.StartAPIServer()).To(Succeed())
+		restarted := time.Now()
+		done := waitComplete(job, 4*time.Minute)
+		GinkgoWriter.Printf("kube-apiserver back in %.1fs; the job completed %.1fs later\n", restarted.Sub(stopped).Seconds(), time.Since(restarted).Seconds())
+		expectSucceeded(done, 20000, 0, 200)
+		expectExactly(readLedger(ledger), 20000, 100)
+
+		By("checking that Temporal ran one workflow")
+		wf := before.Status.Workflow
+		Expect(done.Status.Workflow).To(Equal(wf), "status.workflow changed")
+		desc, err := describeWorkflow(wf.ID)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(desc.GetWorkflowExecutionInfo().GetExecution().GetRunId()).To(Equal(wf.RunID), "the latest run of the workflow ID is another one")
+		Expect(desc.GetWorkflowExecutionInfo().GetStatus()).To(Equal(enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED))
+		Eventually(executions).WithArguments(wf.ID).Should(Equal(1))
+	})
+
 	It("cancels the workflow, stops the workers and removes the finalizer within 30 s of a delete", func() {
 		ns := newNamespace("delete")
 		job := syntheticJob(ns, "doomed", examples.SyntheticArgs{TotalItems: 100000, ItemDelay: "5ms"})
