@@ -127,6 +127,41 @@ func TestDeploymentRunner(t *testing.T) {
 		g.Expect(filepath.Join(logDir, "default.mapped-0.log")).To(BeAnExistingFile())
 	})
 
+	t.Run("scale-down: SIGTERM, then SIGKILL once terminationGracePeriodSeconds passed", func(t *testing.T) {
+		g := NewWithT(t)
+		// One worker finishes its page in 1 s after SIGTERM; the other
+		// ignores it. Both have 3 s.
+		scripts := map[string]string{
+			"draining-worker": "#!/bin/sh\ntrap 'sleep 1; exit 0' TERM\nwhile :; do sleep 0.1; done\n",
+			"deaf-worker":     "#!/bin/sh\ntrap '' TERM\nwhile :; do sleep 0.1; done\n",
+		}
+		pids := map[string]int{}
+		for name, script := range scripts {
+			g.Expect(os.WriteFile(filepath.Join(binDir, name), []byte(script), 0o755)).To(Succeed())
+			d := workerDeployment(name, 1, []string{name}, nil)
+			d.Spec.Template.Spec.TerminationGracePeriodSeconds = ptrTo(int64(3))
+			g.Expect(c.Create(ctx, d)).To(Succeed())
+			expectStatus(g, c, client.ObjectKeyFromObject(d), 1, 1)
+			pids[name] = runner.Processes(client.ObjectKeyFromObject(d))[0]
+			everStarted = append(everStarted, pids[name])
+		}
+		stopped := time.Now()
+		for name := range scripts {
+			d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"}}
+			g.Expect(c.Patch(ctx, d, client.RawPatch(types.MergePatchType, []byte(`{"spec":{"replicas":0}}`)))).To(Succeed())
+		}
+		g.Eventually(func() bool { return ProcessAlive(pids["draining-worker"]) }).WithTimeout(10 * time.Second).Should(BeFalse())
+		drained := time.Since(stopped)
+		g.Expect(drained).To(BeNumerically(">=", time.Second), "the draining worker did not get to finish its page")
+		g.Expect(ProcessAlive(pids["deaf-worker"])).To(BeTrue(), "killed before its grace period passed")
+		g.Eventually(func() bool { return ProcessAlive(pids["deaf-worker"]) }).WithTimeout(10 * time.Second).Should(BeFalse())
+		killed := time.Since(stopped)
+		g.Expect(killed).To(BeNumerically(">=", 3*time.Second), "killed before its grace period passed")
+		g.Eventually(func() string { return lastLine(filepath.Join(logDir, "default.draining-worker-0.log")) }).Should(HaveSuffix("stopped (exit status 0)"))
+		g.Eventually(func() string { return lastLine(filepath.Join(logDir, "default.deaf-worker-0.log")) }).Should(HaveSuffix("stopped (signal: killed)"))
+		t.Logf("the draining worker exited %.1fs after the scale-down, the deaf one was killed after %.1fs", drained.Seconds(), killed.Seconds())
+	})
+
 	t.Run("deletes a Deployment whose owner is gone, and stops its processes", func(t *testing.T) {
 		g := NewWithT(t)
 		owner := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "owner", Namespace: "default"}}
@@ -198,6 +233,12 @@ type testLog struct{ t *testing.T }
 func (w testLog) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
+}
+
+func lastLine(path string) string {
+	raw, _ := os.ReadFile(path)
+	lines := strings.Split(strings.TrimRight(string(raw), "\n"), "\n")
+	return lines[len(lines)-1]
 }
 
 func ptrTo[T any](v T) *T { return &v }
