@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -114,7 +115,104 @@ var _ = Describe("At-most-once delivery", func() {
 			Expect(a.GetIdentity()).To(HavePrefix(strconv.Itoa(pid)+"@"), "page %d was completed by another worker than the one stopped while running it", page)
 		}
 	})
+
+	It("fails a page whose worker process is killed mid-page, and runs no item twice", func() {
+		ns := newNamespace("atmostonce-kill")
+		ledger := filepath.Join(GinkgoT().TempDir(), "ledger")
+		// 32 pages of 2 s each (40 items of 50 ms), 4 at a time in one
+		// worker process; the first page that fails for good fails the job.
+		job := syntheticJob(ns, "unrepeated", examples.SyntheticArgs{TotalItems: 1280, ItemDelay: "50ms", Ledger: ledger})
+		job.Spec.Processor.PageSize = 40
+		job.Spec.Processor.Delivery = batchv1alpha1.DeliveryAtMostOnce
+		job.Spec.Processor.HeartbeatTimeout = &metav1.Duration{Duration: 5 * time.Second}
+		job.Spec.Worker.PagesPerPod = 4
+		job.Spec.FailurePolicy = &batchv1alpha1.FailurePolicySpec{MaxFailedPages: ptr(int32(0))}
+		create(job)
+		Eventually(workerProcesses).WithArguments(job).Should(HaveLen(1))
+		Eventually(status(job, pagesCompleted)).Should(BeNumerically(">=", 2))
+		id := get(job).Status.Workflow.ID
+
+		By("killing the worker process while it is in the middle of a page")
+		// A page that started between 0.3 and 1.2 s ago has processed some
+		// of its items and has at least 0.8 s of its 2 s left.
+		pid, killed := killMidPage(job, id)
+		GinkgoWriter.Printf("killed worker process %d in the middle of pages %v\n", pid, killed)
+
+		failed := waitFailed(job, 3*time.Minute)
+		c := metaCondition(failed, batchv1alpha1.ConditionFailed)
+		Expect(c.Reason).To(Equal(batchv1alpha1.ReasonPagesFailed))
+		Expect(conditionTrue(failed, batchv1alpha1.ConditionComplete)).To(BeFalse())
+		// The first killed page whose heartbeat times out fails the job;
+		// the others may still be waiting for theirs.
+		Expect(failed.Status.Pages.Failed).To(BeNumerically(">=", 1), "status.pages.failed")
+		var recent []int64
+		for _, f := range failed.Status.Failures.Recent {
+			recent = append(recent, f.Page)
+		}
+		Expect(recent).NotTo(BeEmpty(), "status.failures.recent")
+		Expect(killed).To(ContainElements(recent), "status.failures.recent names a page that was not killed")
+		Eventually(workerProcesses).WithArguments(job).Should(BeEmpty())
+
+		By("checking the ledger: no item twice, nothing from the killed pages")
+		// The synthetic processor writes a page's lines when it ends: a
+		// killed attempt leaves none, and one that ran again would.
+		lines := readLedger(ledger)
+		expectAtMostOnce(lines, 1280, 40)
+		perPage := map[int64]int{}
+		for _, l := range lines {
+			perPage[l.page]++
+		}
+		for _, page := range killed {
+			Expect(perPage[page]).To(BeZero(), "ledger lines of killed page %d: it ran again", page)
+		}
+		Expect(int64(len(lines))).To(BeNumerically(">=", failed.Status.Items.Processed), "the ledger lacks items status counts")
+	})
 })
+
+// killMidPage SIGKILLs the job's only worker process while Temporal shows
+// it running a page's first attempt that started 0.3-1.2 s before, and
+// returns the process and those pages.
+func killMidPage(job *batchv1alpha1.BatchJob, id string) (int, []int64) {
+	GinkgoHelper()
+	var pid int
+	var killed []int64
+	Eventually(func(g Gomega) {
+		pids := workerProcesses(job)
+		g.Expect(pids).To(HaveLen(1))
+		pid = pids[0]
+		pending, err := pendingPages(id)
+		g.Expect(err).NotTo(HaveOccurred())
+		killed = nil
+		for _, p := range pending {
+			since := time.Since(p.GetLastStartedTime().AsTime())
+			if p.GetState() == enumspb.PENDING_ACTIVITY_STATE_STARTED && p.GetAttempt() == 1 &&
+				strings.HasPrefix(p.GetLastWorkerIdentity(), strconv.Itoa(pid)+"@") &&
+				since > 300*time.Millisecond && since < 1200*time.Millisecond {
+				killed = append(killed, pageOf(p.GetActivityId()))
+			}
+		}
+		g.Expect(killed).NotTo(BeEmpty())
+	}).WithTimeout(time.Minute).WithPolling(50 * time.Millisecond).Should(Succeed())
+	Expect(syscall.Kill(pid, syscall.SIGKILL)).To(Succeed())
+	return pid, killed
+}
+
+// expectAtMostOnce checks that no item is in the ledger twice, and that each
+// comes from the page that holds it.
+func expectAtMostOnce(lines []ledgerLine, n, pageSize int64) {
+	GinkgoHelper()
+	count := map[int64]int{}
+	var problems []string
+	for _, l := range lines {
+		if l.item < 0 || l.item >= n || l.page != l.item/pageSize {
+			problems = append(problems, fmt.Sprintf("item %d from page %d attempt %d", l.item, l.page, l.attempt))
+		}
+		if count[l.item]++; count[l.item] == 2 {
+			problems = append(problems, fmt.Sprintf("item %d twice", l.item))
+		}
+	}
+	Expect(problems).To(BeEmpty(), "unexpected ledger lines")
+}
 
 // pagesOf lists the pages of a page-to-process map, in order.
 func pagesOf(m map[int64]int) []int64 {
