@@ -21,7 +21,11 @@ import (
 // +kubebuilder:validation:XValidation:rule="has(self.worker) == has(oldSelf.worker) && (!has(self.worker) || self.worker == oldSelf.worker)",message="spec.worker is immutable once the job started: create a new BatchJob to change it",fieldPath=".worker"
 // +kubebuilder:validation:XValidation:rule="self.cancellationPolicy == oldSelf.cancellationPolicy",message="spec.cancellationPolicy is immutable once the job started: create a new BatchJob to change it",fieldPath=".cancellationPolicy"
 type BatchJobSpec struct {
-	// TaskQueue is the Temporal task queue the page processors poll.
+	// TaskQueue is the Temporal task queue the page processors poll; the
+	// failure handler runs on it too. The cluster's task queue policy may
+	// require it to start with the BatchJob's namespace and a dot
+	// ("team-a.orders" in namespace team-a): a job naming another queue
+	// then fails with reason TaskQueueNotAllowed.
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=1000
@@ -382,6 +386,32 @@ type BatchJobStatus struct {
 	// annotation last acted on.
 	// +optional
 	LastRedrive string `json:"lastRedrive,omitempty"`
+	// Signals counts the signals the orchestrator ignored, when it ignored
+	// any.
+	// +optional
+	Signals *SignalStatus `json:"signals,omitempty"`
+}
+
+// SignalStatus counts the signals the orchestrator workflow ignored, by why.
+type SignalStatus struct {
+	// Duplicate EnqueuePage signals repeat a page's successors: a page
+	// retried after its worker died signals again. A few are normal.
+	// +optional
+	Duplicate int64 `json:"duplicate,omitempty"`
+	// Unexpected EnqueuePage signals came from a page that is not its
+	// chain's frontier, or whose successors were already known: a
+	// processor that enqueues when Lookahead is 0, say.
+	// +optional
+	Unexpected int64 `json:"unexpected,omitempty"`
+	// Malformed signals could not be read or broke the contract's limits
+	// (a cursor over 4096 bytes, say): fix the processor that sent them.
+	// +optional
+	Malformed int64 `json:"malformed,omitempty"`
+	// Rejected EnqueuePage signals lacked the job's enqueue token: sent by
+	// a worker of another job, or by a processor built with a version of
+	// the worker library older than the operator's.
+	// +optional
+	Rejected int64 `json:"rejected,omitempty"`
 }
 
 // WorkflowRef locates the orchestrator workflow.
@@ -411,6 +441,14 @@ type PageStatus struct {
 	Stuck int64 `json:"stuck"`
 	// Failed pages failed for good; re-drive runs them again.
 	Failed int64 `json:"failed"`
+	// Unknown are the failed pages whose outcome is unknown, part of
+	// Failed: under AtMostOnce delivery they were cancelled in flight,
+	// timed out or failed after they may have processed some of their
+	// items. A re-drive leaves them failed unless the annotation
+	// batch.temporalbatch.io/redrive-include-unknown is "true" with it
+	// (kubectl batch redrive --include-unknown): check them first.
+	// +optional
+	Unknown int64 `json:"unknown,omitempty"`
 	// MeanInFlight is the mean number of pages in flight over the last
 	// measurement window, a decimal. Well under parallelism.effective while
 	// no page is pending means the chains set the pace (the Progressing

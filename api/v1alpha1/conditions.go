@@ -38,6 +38,10 @@ const (
 	ReasonWorkflowCancelled = "WorkflowCancelled"
 	// ReasonInvalidSpec: the orchestrator rejected the spec.
 	ReasonInvalidSpec = "InvalidSpec"
+	// ReasonTaskQueueNotAllowed: spec.taskQueue is outside what the
+	// cluster's task queue policy (the manager's --task-queue-policy)
+	// allows the job's namespace; the message names the queue to use.
+	ReasonTaskQueueNotAllowed = "TaskQueueNotAllowed"
 
 	// ReasonStarting: the workflow is being started.
 	ReasonStarting = "Starting"
@@ -86,6 +90,11 @@ const (
 const (
 	// AnnotationRedrive asks for a re-drive when set to a new value.
 	AnnotationRedrive = "batch.temporalbatch.io/redrive"
+	// AnnotationRedriveIncludeUnknown, "true" when the re-drive is asked
+	// for, makes it run the failed pages whose outcome is unknown too:
+	// AtMostOnce pages that may have processed some of their items
+	// (status.pages.unknown). Check them first.
+	AnnotationRedriveIncludeUnknown = "batch.temporalbatch.io/redrive-include-unknown"
 	// Finalizer applies spec.cancellationPolicy before the job goes away.
 	Finalizer = "batch.temporalbatch.io/workflow"
 )

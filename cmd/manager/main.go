@@ -30,7 +30,7 @@ func main() {
 func run(args []string) error {
 	fs := flag.NewFlagSet("manager", flag.ContinueOnError)
 	var o manager.Options
-	var watch, logLevel, logFormat, apiKeyFile string
+	var watch, logLevel, logFormat, apiKeyFile, taskQueuePolicy string
 	str := func(p *string, name, env, def, help string) {
 		fs.StringVar(p, name, envOr(env, def), fmt.Sprintf("%s (env %s)", help, env))
 	}
@@ -56,6 +56,7 @@ func run(args []string) error {
 	fs.IntVar(&o.MaxConcurrentReconciles, "max-concurrent-reconciles", 16, "jobs reconciled at once (a pass mostly waits on the API server or Temporal)")
 	progressReports := fs.Bool("progress-reports", os.Getenv("TEMPORAL_BATCH_PROGRESS_REPORTS") != "false", "read the progress of the orchestrator runs this process hosts from the runs themselves, without a query; false queries Temporal on every poll (env TEMPORAL_BATCH_PROGRESS_REPORTS)")
 	str(&watch, "watch-namespaces", "WATCH_NAMESPACES", "", "comma-separated namespaces to watch; empty watches all")
+	str(&taskQueuePolicy, "task-queue-policy", "TEMPORAL_BATCH_TASK_QUEUE_POLICY", string(controller.TaskQueuesAny), "task queues a BatchJob may name in spec.taskQueue: Any, or NamespacePrefix (only \"<the job's namespace>.<name>\", for tenants that share one Temporal namespace)")
 	str(&o.MetricsAddr, "metrics-bind-address", "METRICS_BIND_ADDRESS", ":8080", "metrics endpoint address; 0 disables it")
 	str(&o.ProbeAddr, "health-probe-bind-address", "HEALTH_PROBE_BIND_ADDRESS", ":8081", "health and readiness probe address")
 	fs.BoolVar(&o.LeaderElection, "leader-elect", os.Getenv("LEADER_ELECT") == "true", "elect a leader so that one replica reconciles (env LEADER_ELECT)")
@@ -88,6 +89,9 @@ func run(args []string) error {
 			o.WatchNamespaces = append(o.WatchNamespaces, ns)
 		}
 	}
+	if o.TaskQueuePolicy, err = controller.ParseTaskQueuePolicy(taskQueuePolicy); err != nil {
+		return fmt.Errorf("--task-queue-policy: %w", err)
+	}
 	if o.Intervals.Running <= 0 || o.Intervals.Idle <= 0 {
 		return fmt.Errorf("--poll-interval and --idle-poll-interval must be positive")
 	}
@@ -105,6 +109,7 @@ func run(args []string) error {
 		"temporalAddress", o.TemporalAddress, "temporalNamespace", o.TemporalNamespace,
 		"tls", o.TLSCertFile != "" || o.TLSCAFile != "", "apiKey", o.APIKey != "",
 		"orchestratorTaskQueue", o.OrchestratorTaskQueue, "watchNamespaces", o.WatchNamespaces,
+		"taskQueuePolicy", o.TaskQueuePolicy,
 		"leaderElection", o.LeaderElection)
 	return mgr.Start(ctrl.SetupSignalHandler())
 }

@@ -117,6 +117,9 @@ func describe(out io.Writer, job *batchv1alpha1.BatchJob, now time.Time) error {
 	if st.LastRedrive != "" || job.Annotations[batchv1alpha1.AnnotationRedrive] != "" {
 		field("Last re-drive", "%s", redriveText(job))
 	}
+	if s := st.Signals; s != nil {
+		field("Signals ignored", "%d duplicate, %d unexpected, %d malformed, %d rejected", s.Duplicate, s.Unexpected, s.Malformed, s.Rejected)
+	}
 	if err := w.Flush(); err != nil {
 		return err
 	}

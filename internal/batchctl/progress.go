@@ -184,6 +184,9 @@ func (p progress) PagesText() string {
 			parts = append(parts, count(s.n)+" "+s.what)
 		}
 	}
+	if p.Pages.Unknown > 0 {
+		parts = append(parts, fmt.Sprintf("%s of them with an unknown outcome (AtMostOnce: re-driven only with --include-unknown)", count(p.Pages.Unknown)))
+	}
 	return strings.Join(parts, ", ")
 }
 

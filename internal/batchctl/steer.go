@@ -113,14 +113,22 @@ the worker Deployment to match. 0 holds new pages back like pause.`, minParallel
 }
 
 func newRedriveCommand(e *env) *cobra.Command {
-	return &cobra.Command{
+	var includeUnknown bool
+	cmd := &cobra.Command{
 		Use:   "redrive NAME",
 		Short: "Run a job's failed pages again with a fresh retry budget",
 		Long: fmt.Sprintf(`Ask for a re-drive by setting the annotation %s to the
 current time. The operator acts on each new value once: the failed pages (and
 a broken chain's frontier) run again with a fresh retry budget, also on a job
-that failed for them, which then returns to Running.`, batchv1alpha1.AnnotationRedrive),
-		Example:           `  kubectl batch redrive inflate-prices -n shop`,
+that failed for them, which then returns to Running.
+
+Under AtMostOnce delivery a page that failed after it may have processed some
+of its items (cancelled in flight, timed out, killed) has an unknown outcome
+(status.pages.unknown): a re-drive leaves it failed, since running it again
+could process items twice. Check what those pages did, then re-drive with
+--include-unknown, which also sets %s to "true".`, batchv1alpha1.AnnotationRedrive, batchv1alpha1.AnnotationRedriveIncludeUnknown),
+		Example: `  kubectl batch redrive inflate-prices -n shop
+  kubectl batch redrive send-invoices -n billing --include-unknown`,
 		Args:              nameArg,
 		ValidArgsFunction: e.completeJobNames,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -135,20 +143,31 @@ that failed for them, which then returns to Running.`, batchv1alpha1.AnnotationR
 				return fmt.Errorf("batchjob %s succeeded with no failed pages: there is nothing to re-drive", jobKey(job))
 			}
 			value := time.Now().UTC().Format(redriveTimeFormat)
-			patch := map[string]any{"metadata": map[string]any{"annotations": map[string]any{batchv1alpha1.AnnotationRedrive: value}}}
+			// Both annotations in one patch: the operator reads them together.
+			annotations := map[string]any{batchv1alpha1.AnnotationRedrive: value, batchv1alpha1.AnnotationRedriveIncludeUnknown: nil}
+			if includeUnknown {
+				annotations[batchv1alpha1.AnnotationRedriveIncludeUnknown] = "true"
+			}
+			patch := map[string]any{"metadata": map[string]any{"annotations": annotations}}
 			if err := e.patch(cmd.Context(), job, patch); err != nil {
 				return err
 			}
 			fmt.Fprintf(e.streams().Out, "batchjob %s re-drive requested (%s=%s): %s\n",
-				jobKey(job), batchv1alpha1.AnnotationRedrive, value, redriveScope(job))
+				jobKey(job), batchv1alpha1.AnnotationRedrive, value, redriveScope(job, includeUnknown))
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&includeUnknown, "include-unknown", false, "Run the failed pages whose outcome is unknown (AtMostOnce pages that may have processed some of their items) again too.")
+	return cmd
 }
 
 // redriveScope says what the re-drive will run again.
-func redriveScope(job *batchv1alpha1.BatchJob) string {
-	failed := job.Status.Pages.Failed
+func redriveScope(job *batchv1alpha1.BatchJob, includeUnknown bool) string {
+	failed, unknown := job.Status.Pages.Failed, job.Status.Pages.Unknown
+	if unknown > 0 && !includeUnknown {
+		return fmt.Sprintf("%s failed pages run again with a fresh retry budget; %s whose outcome is unknown stay failed (check them, then add --include-unknown)",
+			count(failed-unknown), count(unknown))
+	}
 	switch {
 	case failed == 1:
 		return "its failed page runs again with a fresh retry budget"

@@ -27,6 +27,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	batchv1alpha1 "github.com/temporal-batch/temporal-batch/api/v1alpha1"
+	"github.com/temporal-batch/temporal-batch/internal/temporalbatch"
 )
 
 // BatchJobReconciler reconciles BatchJob objects.
@@ -48,6 +49,8 @@ type BatchJobReconciler struct {
 	// Reports holds the progress of the orchestrator runs this process
 	// hosts; nil: progress is always queried.
 	Reports *ProgressHub
+	// TaskQueuePolicy is the task queues a job may name; "" is Any.
+	TaskQueuePolicy TaskQueuePolicy
 }
 
 // The verbs are those the controller's client calls (rbac_test.go checks
@@ -113,9 +116,17 @@ func (r *BatchJobReconciler) observe(ctx context.Context, job *batchv1alpha1.Bat
 		}
 	}
 	in, err := orchestratorInput(job)
+	if err == nil && job.Status.Workflow == nil {
+		// Checked before the start only: spec.taskQueue cannot change, and
+		// a job started under an earlier policy runs on.
+		err = r.TaskQueuePolicy.check(job)
+	}
 	if err != nil {
 		obs.invalidSpec = err
 		return obs, nil
+	}
+	if job.Status.Workflow == nil {
+		in.EnqueueToken = newEnqueueToken()
 	}
 	obs.input = in
 	if job.Status.Workflow == nil {
@@ -182,12 +193,12 @@ func (r *BatchJobReconciler) callTemporal(ctx context.Context, p plan) outcome {
 		}
 	}
 	if p.redrive != "" {
-		if err := r.Orchestrator.Redrive(ctx, wf.ID, p.redrive); err != nil {
+		if err := r.Orchestrator.Redrive(ctx, wf.ID, temporalbatch.RedriveRequest{ID: p.redrive, IncludeUnknown: p.redriveUnknown}); err != nil {
 			calls.err = err
 			return calls
 		}
 		calls.redriven = true
-		logger.Info("Re-drive requested", "redrive", p.redrive)
+		logger.Info("Re-drive requested", "redrive", p.redrive, "includeUnknown", p.redriveUnknown)
 	}
 	return calls
 }

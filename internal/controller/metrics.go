@@ -33,6 +33,14 @@ var (
 		Name: "temporal_batch_job_phase",
 		Help: "1 for the phase a BatchJob is in, 0 for the others.",
 	}, []string{"namespace", "name", "phase"})
+	pagesUnknown = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "temporal_batch_job_pages_unknown",
+		Help: "Pages of a BatchJob that failed with their outcome unknown (AtMostOnce): part of temporal_batch_job_pages_failed.",
+	}, []string{"namespace", "name"})
+	signalsIgnored = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "temporal_batch_job_signals_ignored",
+		Help: "Signals a BatchJob's orchestrator ignored, by kind: duplicate, unexpected, malformed, rejected (no enqueue token).",
+	}, []string{"namespace", "name", "kind"})
 	// reconciles shows which job keeps the controller busy: an idle running
 	// job should be read about once per poll interval.
 	reconciles = prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -44,7 +52,7 @@ var (
 var phases = []batchv1alpha1.BatchJobPhase{batchv1alpha1.PhasePending, batchv1alpha1.PhaseRunning, batchv1alpha1.PhaseSuspended, batchv1alpha1.PhaseSucceeded, batchv1alpha1.PhaseFailed}
 
 func init() {
-	metrics.Registry.MustRegister(itemsProcessed, itemsFailed, pagesInFlight, pagesFailed, effectiveParallelism, jobPhase, reconciles)
+	metrics.Registry.MustRegister(itemsProcessed, itemsFailed, pagesInFlight, pagesFailed, pagesUnknown, signalsIgnored, effectiveParallelism, jobPhase, reconciles)
 }
 
 func recordJobMetrics(job *batchv1alpha1.BatchJob, st batchv1alpha1.BatchJobStatus) {
@@ -53,6 +61,14 @@ func recordJobMetrics(job *batchv1alpha1.BatchJob, st batchv1alpha1.BatchJobStat
 	itemsFailed.WithLabelValues(ns, name).Set(float64(st.Items.Failed))
 	pagesInFlight.WithLabelValues(ns, name).Set(float64(st.Pages.InFlight))
 	pagesFailed.WithLabelValues(ns, name).Set(float64(st.Pages.Failed))
+	pagesUnknown.WithLabelValues(ns, name).Set(float64(st.Pages.Unknown))
+	var sig batchv1alpha1.SignalStatus
+	if st.Signals != nil {
+		sig = *st.Signals
+	}
+	for kind, n := range map[string]int64{"duplicate": sig.Duplicate, "unexpected": sig.Unexpected, "malformed": sig.Malformed, "rejected": sig.Rejected} {
+		signalsIgnored.WithLabelValues(ns, name, kind).Set(float64(n))
+	}
 	effectiveParallelism.WithLabelValues(ns, name).Set(float64(st.Parallelism.Effective))
 	for _, p := range phases {
 		v := 0.0
@@ -65,7 +81,7 @@ func recordJobMetrics(job *batchv1alpha1.BatchJob, st batchv1alpha1.BatchJobStat
 
 func forgetJobMetrics(ns, name string) {
 	labels := prometheus.Labels{"namespace": ns, "name": name}
-	for _, g := range []*prometheus.GaugeVec{itemsProcessed, itemsFailed, pagesInFlight, pagesFailed, effectiveParallelism, jobPhase} {
+	for _, g := range []*prometheus.GaugeVec{itemsProcessed, itemsFailed, pagesInFlight, pagesFailed, pagesUnknown, signalsIgnored, effectiveParallelism, jobPhase} {
 		g.DeletePartialMatch(labels)
 	}
 	reconciles.DeletePartialMatch(labels)

@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -49,6 +50,9 @@ type plan struct {
 	start       *temporalbatch.Input
 	sendDesired *temporalbatch.DesiredState
 	redrive     string
+	// redriveUnknown: the re-drive runs the failed pages whose outcome is
+	// unknown too (AnnotationRedriveIncludeUnknown).
+	redriveUnknown bool
 	// temporalTrouble: Temporal could not be reached or used this pass,
 	// and Ready already says why.
 	temporalTrouble bool
@@ -108,6 +112,7 @@ func planJob(obs observation, iv Intervals) plan {
 	old := obs.job.Status
 	st := *old.DeepCopy()
 	p := plan{redrive: redriveToAsk(obs)}
+	p.redriveUnknown = p.redrive != "" && obs.job.Annotations[batchv1alpha1.AnnotationRedriveIncludeUnknown] == "true"
 	planPhase(&p, &st, obs, iv)
 	planRequeue(&p, obs)
 	planTemporalTrouble(&p, &st, obs)
@@ -155,14 +160,19 @@ func planPhase(p *plan, st *batchv1alpha1.BatchJobStatus, obs observation, iv In
 	}
 }
 
-// planInvalidSpec fails a job whose spec cannot become a workflow input.
+// planInvalidSpec fails a job whose spec cannot become a workflow input, or
+// names a task queue the cluster's policy does not allow it.
 func planInvalidSpec(p *plan, st *batchv1alpha1.BatchJobStatus, obs observation) {
 	gen, msg := obs.job.Generation, obs.invalidSpec.Error()
+	reason := batchv1alpha1.ReasonInvalidSpec
+	if _, ok := errors.AsType[*taskQueueNotAllowed](obs.invalidSpec); ok {
+		reason = batchv1alpha1.ReasonTaskQueueNotAllowed
+	}
 	st.Phase = batchv1alpha1.PhaseFailed
-	setCondition(st, gen, batchv1alpha1.ConditionFailed, metav1.ConditionTrue, batchv1alpha1.ReasonInvalidSpec, msg)
-	setCondition(st, gen, batchv1alpha1.ConditionReady, metav1.ConditionFalse, batchv1alpha1.ReasonInvalidSpec, msg)
-	setCondition(st, gen, batchv1alpha1.ConditionProgressing, metav1.ConditionFalse, batchv1alpha1.ReasonInvalidSpec, "the spec cannot run; fix it or create a new BatchJob")
-	setCondition(st, gen, batchv1alpha1.ConditionComplete, metav1.ConditionFalse, batchv1alpha1.ReasonInvalidSpec, "")
+	setCondition(st, gen, batchv1alpha1.ConditionFailed, metav1.ConditionTrue, reason, msg)
+	setCondition(st, gen, batchv1alpha1.ConditionReady, metav1.ConditionFalse, reason, msg)
+	setCondition(st, gen, batchv1alpha1.ConditionProgressing, metav1.ConditionFalse, reason, "the spec cannot run; fix it or create a new BatchJob")
+	setCondition(st, gen, batchv1alpha1.ConditionComplete, metav1.ConditionFalse, reason, "")
 	st.ObservedGeneration = gen
 	p.requeueAfter = 0
 }
@@ -460,6 +470,7 @@ func applyProgress(st *batchv1alpha1.BatchJobStatus, pr temporalbatch.Progress) 
 	}
 	st.Pages = batchv1alpha1.PageStatus{
 		Completed: pr.Pages.Completed, InFlight: pr.Pages.InFlight, Pending: pr.Pages.Pending, Stuck: pr.Pages.Stuck, Failed: pr.Pages.Failed,
+		Unknown: pr.Pages.Unknown,
 	}
 	if pr.Occupancy.Seconds > 0 {
 		st.Pages.MeanInFlight = strconv.FormatFloat(pr.Occupancy.MeanInFlight, 'f', 1, 64)
@@ -492,6 +503,12 @@ func applyProgress(st *batchv1alpha1.BatchJobStatus, pr temporalbatch.Progress) 
 	}
 	if pr.LastRedrive != "" {
 		st.LastRedrive = pr.LastRedrive
+	}
+	st.Signals = nil
+	if c := pr.Counters; c.DuplicateSignals+c.UnexpectedSignals+c.MalformedSignals+c.RejectedSignals > 0 {
+		st.Signals = &batchv1alpha1.SignalStatus{
+			Duplicate: c.DuplicateSignals, Unexpected: c.UnexpectedSignals, Malformed: c.MalformedSignals, Rejected: c.RejectedSignals,
+		}
 	}
 }
 
@@ -532,6 +549,11 @@ func setProgressConditions(st *batchv1alpha1.BatchJobStatus, obs observation, iv
 	end := pr.Message
 	if n := pr.Counters.HandlerDropped; n > 0 {
 		end += fmt.Sprintf("; %d failures were not accepted by the failure handler within spec.failurePolicy.handlerTimeout (see status.failures)", n)
+	}
+	if n := pr.Counters.RejectedSignals; n > 0 {
+		// A worker built with a processor library that does not send the
+		// token has its successors rejected: its chains end at its pages.
+		end += fmt.Sprintf("; %d EnqueuePage signals were rejected for lacking the job's enqueue token: they did not come from the job's pages, or its workers' processor library does not send the token (see docs/security.md)", n)
 	}
 	switch st.Phase {
 	case batchv1alpha1.PhaseSucceeded:

@@ -20,7 +20,7 @@ type Orchestrator interface {
 	// has closed; Outcome then tells how it ended.
 	RunningProgress(ctx context.Context, workflowID string) (temporalbatch.Progress, error)
 	Outcome(ctx context.Context, workflowID string) (res temporalbatch.Result, closed bool, endErr error, err error)
-	Redrive(ctx context.Context, workflowID, redriveID string) error
+	Redrive(ctx context.Context, workflowID string, r temporalbatch.RedriveRequest) error
 	Cancel(ctx context.Context, workflowID string) error
 	Terminate(ctx context.Context, workflowID, reason string) error
 }

@@ -56,6 +56,8 @@ type Options struct {
 	NoProgressReports bool
 	// WatchNamespaces limits the jobs watched; empty watches all namespaces.
 	WatchNamespaces []string
+	// TaskQueuePolicy is the task queues a job may name; "" is Any.
+	TaskQueuePolicy controller.TaskQueuePolicy
 
 	MetricsAddr             string
 	ProbeAddr               string
@@ -135,9 +137,10 @@ func New(cfg *rest.Config, opts Options) (ctrl.Manager, client.Client, error) {
 			CredentialsSecret: opts.WorkerCredentialsSecret,
 			TLSServerName:     opts.TLSServerName,
 		},
-		Intervals: opts.Intervals,
-		Timeout:   opts.ReconcileTimeout,
-		Reports:   hub,
+		Intervals:       opts.Intervals,
+		Timeout:         opts.ReconcileTimeout,
+		Reports:         hub,
+		TaskQueuePolicy: opts.TaskQueuePolicy,
 	}
 	if err := r.SetupWithManager(mgr, opts.MaxConcurrentReconciles, opts.SkipControllerNameValidation); err != nil {
 		tc.Close()

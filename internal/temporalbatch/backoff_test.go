@@ -114,6 +114,6 @@ func TestOnlyPagesWhoseRetryIsNotDueAreCarried(t *testing.T) {
 func TestRetriedParkedPageStartsWithAFreshBudget(t *testing.T) {
 	st := &State{Parked: []ParkedPage{{Page: Page{Number: 3, Cursor: "30", Attempts: 4}, State: PageStuck}}}
 	o := &orchestrator{st: st, frontierOf: map[int64]int{}, version: versionLookahead}
-	o.requeueParked(PageStuck)
+	o.requeueParked(PageStuck, false)
 	require.Equal(t, []Page{{Number: 3, Cursor: "30"}}, st.Pending, "a stuck page retried gets a fresh retry budget")
 }

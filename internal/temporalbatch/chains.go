@@ -166,19 +166,17 @@ func (o *orchestrator) chainCounts() ChainCounts {
 }
 
 func (o *orchestrator) brokenMessage(broken []int) string {
+	// Cursors can hold keys of the data and stay out of the message:
+	// 'kubectl batch get' lists the failed pages with theirs.
 	first := o.st.Chains[broken[0]].Frontier
-	cursor := ""
-	if p, ok := o.findPage(first); ok {
-		cursor = p.Cursor
-	}
 	why := "failed for good before enqueuing the next page"
 	if r := o.st.Chains[broken[0]].Refused; r != "" {
 		why = "completed, but its EnqueuePage signal was refused (" + r + ")"
 	}
 	if len(o.st.Chains) == 1 {
-		return fmt.Sprintf("page %d (cursor %q) %s, so the job stopped there; fix the cause and re-drive", first, cursor, why)
+		return fmt.Sprintf("page %d %s, so the job stopped there; fix the cause and re-drive%s", first, why, o.unknownHint())
 	}
-	return fmt.Sprintf("%d of %d chains broke: page %d (cursor %q) %s; fix the cause and re-drive", len(broken), len(o.st.Chains), first, cursor, why)
+	return fmt.Sprintf("%d of %d chains broke: page %d %s; fix the cause and re-drive%s", len(broken), len(o.st.Chains), first, why, o.unknownHint())
 }
 
 func (o *orchestrator) completedMessage() string {
@@ -209,9 +207,21 @@ func (o *orchestrator) pagesFailedMessage(failed int64) string {
 	}
 	return fmt.Sprintf("%d pages failed for good, more than failurePolicy.toleratedFailedPages (%d): %s; "+
 		"the other pages completed (%d pages, %d items processed, %d items failed); "+
-		"fix the cause, then re-drive the failed pages with 'kubectl batch redrive %s -n %s' or a new value of the annotation batch.temporalbatch.io/redrive",
+		"fix the cause, then re-drive the failed pages with 'kubectl batch redrive %s -n %s' or a new value of the annotation batch.temporalbatch.io/redrive%s",
 		failed, o.in.FailurePolicy.ToleratedFailedPages, first,
-		o.st.Counters.PagesCompleted, o.st.Counters.ItemsProcessed, o.st.Counters.ItemsFailed, name, ns)
+		o.st.Counters.PagesCompleted, o.st.Counters.ItemsProcessed, o.st.Counters.ItemsFailed, name, ns, o.unknownHint())
+}
+
+// unknownHint tells how to re-drive the failed pages whose outcome is
+// unknown, when there are any.
+func (o *orchestrator) unknownHint() string {
+	n := o.unknownCount()
+	if n == 0 {
+		return ""
+	}
+	job := o.in.Job
+	return fmt.Sprintf("; %d of the failed pages may have processed some of their items before they failed (AtMostOnce delivery): a re-drive leaves them failed unless you check them and ask for them with 'kubectl batch redrive %s -n %s --include-unknown'",
+		n, orDefault(job.Name, "<job>"), orDefault(job.Namespace, "<namespace>"))
 }
 
 // failedPagesList names the pages that failed for good, the first few of them.

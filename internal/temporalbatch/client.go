@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	enumspb "go.temporal.io/api/enums/v1"
@@ -155,8 +156,9 @@ var ErrNothingToRedrive = errors.New("the job's workflow closed without a result
 // Redrive re-queues failed and stuck pages and a broken chain's frontier.
 // A running workflow gets the message; a closed one is started again, under
 // the same workflow ID, from the state its last run ended with.
-// Each redriveID acts once.
-func (c *Client) Redrive(ctx context.Context, workflowID, redriveID string) error {
+// Each request ID acts once.
+func (c *Client) Redrive(ctx context.Context, workflowID string, r RedriveRequest) error {
+	redriveID := r.ID
 	if redriveID == "" {
 		return errors.New("redrive ID is empty: pass a new value (a timestamp, say) for each re-drive")
 	}
@@ -165,16 +167,16 @@ func (c *Client) Redrive(ctx context.Context, workflowID, redriveID string) erro
 		return err
 	}
 	if !closed {
-		return c.c.SignalWorkflow(ctx, workflowID, "", SignalRedrive, RedriveRequest{ID: redriveID})
+		return c.c.SignalWorkflow(ctx, workflowID, "", SignalRedrive, r)
 	}
 	next := res.Next
 	if next.State == nil {
 		return ErrNothingToRedrive
 	}
-	if next.State.LastRedrive == redriveID {
+	if next.State.LastRedrive == redriveID || slices.Contains(next.State.Redrives, redriveID) {
 		return nil
 	}
-	next.Redrive = redriveID
+	next.Redrive, next.RedriveIncludeUnknown = redriveID, r.IncludeUnknown
 	_, err = c.c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:                       workflowID,
 		TaskQueue:                c.taskQueue,
@@ -184,7 +186,7 @@ func (c *Client) Redrive(ctx context.Context, workflowID, redriveID string) erro
 	var already *serviceerror.WorkflowExecutionAlreadyStarted
 	if errors.As(err, &already) {
 		// Someone re-started it meanwhile: hand it the request instead.
-		return c.c.SignalWorkflow(ctx, workflowID, "", SignalRedrive, RedriveRequest{ID: redriveID})
+		return c.c.SignalWorkflow(ctx, workflowID, "", SignalRedrive, r)
 	}
 	return err
 }

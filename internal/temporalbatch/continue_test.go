@@ -205,7 +205,7 @@ func TestSignalsWhileDrainingAreCarriedToTheNextRun(t *testing.T) {
 	require.Equal(t, 3, st.Applied.Parallelism)
 	require.Equal(t, "during-drain", st.LastRedrive)
 	require.Empty(t, st.Parked)
-	require.Equal(t, []Page{{Number: 1, Cursor: "10"}, {Number: 5, Cursor: "50"}}, queued(st))
+	require.Equal(t, []Page{{Number: 1, Cursor: "10", TotalAttempts: 1}, {Number: 5, Cursor: "50"}}, queued(st), "the re-driven page counts the attempt of its first round")
 	require.Equal(t, int64(4), st.Counters.PagesCompleted)
 
 	for runs := 2; ; runs++ {

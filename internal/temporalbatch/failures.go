@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"time"
+	"unicode/utf8"
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/temporal"
@@ -19,22 +20,64 @@ import (
 // there rather than ended, and a re-drive runs the page again.
 const ErrorTypeEnqueueRefused = "EnqueueRefused"
 
+// ErrorTypePageCancelled is the error type of an AtMostOnce page cancelled
+// in flight: when the job ended, or was cancelled, before it completed.
+const ErrorTypePageCancelled = "PageCancelled"
+
+// atMostOnceUnknown: a page that did not complete cleanly may have done
+// part of its work, and running it again could do that twice.
+func (o *orchestrator) atMostOnceUnknown() bool {
+	return o.unknownOutcomes && o.in.Processor.Delivery == AtMostOnce
+}
+
 func (o *orchestrator) pageFailed(p Page, err error, now time.Time) {
-	errType, msg, forGood := o.classify(err)
+	e := o.classify(err)
 	state := PageStuck
-	if forGood {
+	if e.forGood {
 		state = PageFailed
 	}
-	o.park(p, state, errType, msg, now)
-	if c, ok := o.chainOf(p.Number); ok && forGood && !c.Ended {
+	msg := e.msg
+	if o.unknownOutcomes {
+		if e.details.Sensitive {
+			msg = withheld(msg)
+		}
+		p.TotalAttempts += o.roundAttempts(p, e)
+	}
+	o.park(p, state, o.atMostOnceUnknown() && !e.details.NothingProcessed, e.errType, msg, now)
+	if e.forGood {
+		o.breakChain(p)
+	}
+}
+
+// breakChain breaks the chain whose frontier p is: the page failed for
+// good before its successors were known.
+func (o *orchestrator) breakChain(p Page) {
+	if c, ok := o.chainOf(p.Number); ok && !c.Ended {
 		c.Broken = true
 	}
 }
 
+// roundAttempts are the attempts a page used in the round that just
+// failed: all its retries when it exhausted them (a retryable failure
+// stops retrying at no other point), else at least one.
+func (o *orchestrator) roundAttempts(p Page, e pageError) int32 {
+	n := int32(1)
+	if !e.nonRetryable {
+		n = max(o.activityOptions(p).RetryPolicy.MaximumAttempts, 1)
+	}
+	return p.Attempts + n
+}
+
+// withheld replaces a message a processor marked sensitive.
+func withheld(msg string) string {
+	return fmt.Sprintf("message withheld: the processor marked it sensitive (%d bytes); the worker's logs and the activity's failure in Temporal have it", len(msg))
+}
+
 // park keeps a page that failed for good or is stuck, with its cursor, for
 // a later retry or re-drive, records the failure and ends the job when the
-// failure policy says so.
-func (o *orchestrator) park(p Page, state PageState, errType, msg string, now time.Time) {
+// failure policy says so. unknown: the page failed for good with its
+// outcome unknown (ParkedPage.OutcomeUnknown).
+func (o *orchestrator) park(p Page, state PageState, unknown bool, errType, msg string, now time.Time) {
 	o.st.Counters.FailedAttempts++
 	// A page counts once per error type, however often it fails with it.
 	as := o.st.FailedAs[p.Number]
@@ -45,7 +88,7 @@ func (o *orchestrator) park(p Page, state PageState, errType, msg string, now ti
 		}
 		o.st.FailedAs[p.Number] = append(slices.Clip(as), errType)
 	}
-	o.st.Parked = append(o.st.Parked, ParkedPage{Page: p, State: state, ErrorType: errType, Message: truncate(msg, MaxMessageBytes), Time: now})
+	o.st.Parked = append(o.st.Parked, ParkedPage{Page: p, State: state, OutcomeUnknown: unknown, ErrorType: errType, Message: truncate(msg, MaxMessageBytes), Time: now})
 	slices.SortFunc(o.st.Parked, func(a, b ParkedPage) int { return cmp.Compare(a.Number, b.Number) })
 	o.record(Failure{Page: p.Number, Cursor: p.Cursor, Type: errType, Message: msg, Time: now}, !counted)
 	o.logger.Warn("Page failed", "Page", p.Number, "State", state, "Type", errType, "Error", msg)
@@ -57,7 +100,7 @@ func (o *orchestrator) park(p Page, state PageState, errType, msg string, now ti
 	if len(o.st.Parked) > MaxTrackedPages {
 		o.end(StateFailed, ReasonTooManyFailedPages, fmt.Sprintf("%d pages failed or are stuck, more than the %d the orchestrator tracks for re-drive; fix the cause and re-drive", len(o.st.Parked), MaxTrackedPages))
 	}
-	if b := parkedBytes(o.st.Parked); o.boundedPayloads && b > MaxParkedBytes {
+	if b := parkedBytes(o.st.Parked, o.strBytes); o.boundedPayloads && b > MaxParkedBytes {
 		o.end(StateFailed, ReasonTooManyFailedPages, fmt.Sprintf("%d pages failed or are stuck, their cursors and messages %d bytes, more than the %d bytes the orchestrator tracks for re-drive; fix the cause and re-drive", len(o.st.Parked), b, MaxParkedBytes))
 	}
 }
@@ -68,24 +111,63 @@ const failureOverhead = 128
 
 // parkedBytes is about the size of the parked pages in JSON, for
 // MaxParkedBytes.
-func parkedBytes(parked []ParkedPage) int {
+func parkedBytes(parked []ParkedPage, size func(string) int) int {
 	n := 0
 	for _, p := range parked {
-		n += len(p.Cursor) + len(p.Message) + len(p.ErrorType) + failureOverhead
+		n += size(p.Cursor) + size(p.Message) + size(p.ErrorType) + failureOverhead
 	}
 	return n
 }
 
 // failureBytes is about the size of a failure in JSON, for
 // MaxHandlerQueueBytes.
-func failureBytes(f Failure) int {
-	return len(f.Cursor) + len(f.Item) + len(f.Type) + len(f.Message) + failureOverhead
+func failureBytes(f Failure, size func(string) int) int {
+	return size(f.Cursor) + size(f.Item) + size(f.Type) + size(f.Message) + failureOverhead
 }
 
-func queueBytes(q []Failure) int {
+func queueBytes(q []Failure, size func(string) int) int {
 	n := 0
 	for _, f := range q {
-		n += failureBytes(f)
+		n += failureBytes(f, size)
+	}
+	return n
+}
+
+// strBytes measures a string as the payload bounds count it: in runs with
+// changeUnknownOutcomes its JSON encoding, escapes included (a cursor of
+// quotes or control characters takes up to six times its length in JSON).
+func (o *orchestrator) strBytes(s string) int {
+	if o.unknownOutcomes {
+		return jsonStringBytes(s)
+	}
+	return len(s)
+}
+
+// jsonStringBytes is the length of s as encoding/json (which Temporal's
+// JSON payloads use) encodes it, quotes left out.
+func jsonStringBytes(s string) int {
+	n := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '"' || c == '\\' || c == '\n' || c == '\r' || c == '\t':
+				n += 2
+			case c < 0x20 || c == '<' || c == '>' || c == '&':
+				n += 6 // \u00XX
+			default:
+				n++
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if (r == utf8.RuneError && size == 1) || r == '\u2028' || r == '\u2029' {
+			n += 6 // \ufffd, \u2028, \u2029
+		} else {
+			n += size
+		}
+		i += size
 	}
 	return n
 }
@@ -93,13 +175,24 @@ func queueBytes(q []Failure) int {
 // handlerFull: new page starts wait for the failure handler to catch up.
 func (o *orchestrator) handlerFull() bool {
 	return len(o.st.HandlerQueue) >= HandlerQueueLimit ||
-		(o.boundedPayloads && queueBytes(o.st.HandlerQueue) >= MaxHandlerQueueBytes)
+		(o.boundedPayloads && queueBytes(o.st.HandlerQueue, o.strBytes) >= MaxHandlerQueueBytes)
 }
 
-// classify returns a page failure's error type and message, and whether the
-// page failed for good (rather than being stuck after its retries).
-func (o *orchestrator) classify(err error) (errType, msg string, forGood bool) {
-	errType, msg = "ActivityError", err.Error()
+// pageError is a page failure as the orchestrator reads it.
+type pageError struct {
+	errType, msg string
+	// forGood: the page failed for good rather than being stuck after its
+	// retries.
+	forGood bool
+	// nonRetryable: the attempt that failed was not retried.
+	nonRetryable bool
+	details      processor.ErrorDetails
+}
+
+// classify reads a page failure.
+func (o *orchestrator) classify(err error) pageError {
+	var details processor.ErrorDetails
+	errType, msg := "ActivityError", err.Error()
 	var actErr *temporal.ActivityError
 	cause := err
 	if errors.As(err, &actErr) {
@@ -114,6 +207,10 @@ func (o *orchestrator) classify(err error) (errType, msg string, forGood bool) {
 	switch {
 	case errors.As(cause, &appErr):
 		errType, msg, nonRetryable = orDefault(appErr.Type(), "ApplicationError"), appErr.Error(), appErr.NonRetryable()
+		if appErr.HasDetails() {
+			// Details of another shape read as none.
+			_ = appErr.Details(&details)
+		}
 	case errors.As(cause, &toErr):
 		errType, msg = "Timeout"+timeoutName(toErr.TimeoutType()), toErr.Error()
 	}
@@ -123,8 +220,12 @@ func (o *orchestrator) classify(err error) (errType, msg string, forGood bool) {
 	if slices.Contains(o.in.Retry.NonRetryableErrorTypes, errType) {
 		nonRetryable = true
 	}
-	forGood = nonRetryable || o.in.Processor.Delivery == AtMostOnce || o.in.Retry.StuckPageRetryInterval <= 0
-	return errType, msg, forGood
+	// An AtMostOnce page has one attempt: it is never retried.
+	nonRetryable = nonRetryable || o.in.Processor.Delivery == AtMostOnce
+	return pageError{
+		errType: errType, msg: msg, details: details, nonRetryable: nonRetryable,
+		forGood: nonRetryable || o.in.Retry.StuckPageRetryInterval <= 0,
+	}
 }
 
 func timeoutName(t enumspb.TimeoutType) string {
@@ -157,7 +258,7 @@ func (o *orchestrator) record(f Failure, count bool) {
 		o.st.Recent = o.st.Recent[:MaxRecentFailures]
 	}
 	if o.in.FailurePolicy.Handler != "" {
-		if o.boundedPayloads && queueBytes(o.st.HandlerQueue)+failureBytes(f) > MaxHandlerQueueBytes {
+		if o.boundedPayloads && queueBytes(o.st.HandlerQueue, o.strBytes)+failureBytes(f, o.strBytes) > MaxHandlerQueueBytes {
 			// The queue travels in the continue-as-new input: past its
 			// bound the failure is counted, not kept.
 			o.st.Counters.HandlerDropped++
@@ -224,6 +325,17 @@ func (o *orchestrator) handlerIdle() bool {
 
 func (o *orchestrator) stuckCount() int {
 	return len(o.st.Parked) - int(o.failedCount())
+}
+
+// unknownCount counts the failed pages whose outcome is unknown.
+func (o *orchestrator) unknownCount() int64 {
+	n := int64(0)
+	for _, p := range o.st.Parked {
+		if p.OutcomeUnknown {
+			n++
+		}
+	}
+	return n
 }
 
 func (o *orchestrator) failedCount() int64 {

@@ -136,8 +136,8 @@ func TestPageFailsForGoodWhenStuckPagesAreNotRetried(t *testing.T) {
 	require.Zero(t, p.Pages.Stuck)
 	require.Len(t, p.FailedPages, 1)
 	fp := p.FailedPages[0]
-	require.Equal(t, Page{Number: 3}, fp.Page, "the Result lists the failed page without its cursor")
-	require.Equal(t, Page{Number: 3, Cursor: "30"}, res.Next.State.Parked[0].Page, "Next carries the cursor for the re-drive")
+	require.Equal(t, Page{Number: 3, TotalAttempts: 3}, fp.Page, "the Result lists the failed page without its cursor, with the attempts it used")
+	require.Equal(t, Page{Number: 3, Cursor: "30", TotalAttempts: 3}, res.Next.State.Parked[0].Page, "Next carries the cursor for the re-drive")
 	require.Equal(t, PageFailed, fp.State)
 	require.Equal(t, "Flaky", fp.ErrorType)
 	require.Contains(t, fp.Message, "connection reset")
@@ -237,7 +237,8 @@ func TestFrontierFailingForGoodBreaksTheChain(t *testing.T) {
 
 	appErr, res := failedWith(t, env, ReasonChainBroken)
 	require.True(t, appErr.NonRetryable())
-	require.Contains(t, appErr.Error(), `page 4 (cursor "40")`)
+	require.Contains(t, appErr.Error(), "page 4 failed for good before enqueuing the next page")
+	require.NotContains(t, appErr.Error(), `"40"`, "cursors can hold keys of the data: the message leaves them out")
 
 	p := res.Progress
 	require.Equal(t, StateFailed, p.State)
@@ -245,14 +246,14 @@ func TestFrontierFailingForGoodBreaksTheChain(t *testing.T) {
 	require.Equal(t, int64(4), p.Pages.Completed, "pages in flight when the chain broke finished")
 	require.Equal(t, int64(40), p.Items.Processed)
 	require.Zero(t, p.Pages.InFlight)
-	require.Equal(t, Page{Number: 4, Cursor: "40"}, p.Frontier)
+	require.Equal(t, Page{Number: 4, Cursor: "40", TotalAttempts: 1}, p.Frontier)
 	require.NotNil(t, p.CompletionTime)
 
 	st := res.Next.State
 	require.NotNil(t, st)
 	require.True(t, st.Chains[0].Broken)
 	require.Len(t, st.Parked, 1)
-	require.Equal(t, Page{Number: 4, Cursor: "40"}, st.Parked[0].Page)
+	require.Equal(t, Page{Number: 4, Cursor: "40", TotalAttempts: 1}, st.Parked[0].Page)
 	require.Equal(t, PageFailed, st.Parked[0].State)
 	require.Equal(t, "Corrupt", st.Parked[0].ErrorType)
 	require.Empty(t, queued(st))
@@ -595,7 +596,8 @@ func TestLastPageFailingForGoodBreaksTheChain(t *testing.T) {
 	d.afterEnqueue = failCalls(9, -1, corruptPage(9))
 	env := runSim(t, d, nil, simInput(d, 2), nil)
 	appErr, res := failedWith(t, env, ReasonChainBroken)
-	require.Contains(t, appErr.Error(), `page 9 (cursor "90")`)
+	require.Contains(t, appErr.Error(), "page 9 failed for good")
+	require.NotContains(t, appErr.Error(), `"90"`)
 	require.Equal(t, int64(9), res.Progress.Pages.Completed)
 	require.Equal(t, []int64{9}, []int64{res.Progress.FailedPages[0].Number})
 }

@@ -548,7 +548,7 @@ func TestIntegrationRedrive(t *testing.T) {
 	var appErr *temporal.ApplicationError
 	require.ErrorAs(t, err, &appErr)
 	require.Equal(t, temporalbatch.ReasonChainBroken, appErr.Type())
-	require.Contains(t, appErr.Error(), `cursor "400"`)
+	require.Contains(t, appErr.Error(), "page 4 failed for good")
 	failedProgress := progress(t, id)
 	require.Equal(t, temporalbatch.StateFailed, failedProgress.State)
 	require.EqualValues(t, 4, failedProgress.Pages.Completed)
@@ -557,8 +557,8 @@ func TestIntegrationRedrive(t *testing.T) {
 	// Fix, then re-drive the closed job: it continues from the frontier.
 	fixed.Store(true)
 	ctx := context.Background()
-	require.NoError(t, orchestratorClient.Redrive(ctx, id, "fix-1"))
-	require.NoError(t, orchestratorClient.Redrive(ctx, id, "fix-1"), "re-drive is idempotent")
+	require.NoError(t, orchestratorClient.Redrive(ctx, id, temporalbatch.RedriveRequest{ID: "fix-1"}))
+	require.NoError(t, orchestratorClient.Redrive(ctx, id, temporalbatch.RedriveRequest{ID: "fix-1"}), "re-drive is idempotent")
 	res, err := wait(t, id, 2*time.Minute)
 	require.NoError(t, err)
 	p := res.Progress
@@ -610,7 +610,7 @@ func TestIntegrationReplay(t *testing.T) {
 	require.Contains(t, res.Progress.Message, "page 3, tolerated by failurePolicy.toleratedFailedPages: 1")
 	require.GreaterOrEqual(t, res.Progress.Runs, 2)
 
-	replayFirstRun(t, id, "history-v5-classic.json")
+	replayFirstRun(t, id, "history-v6-classic.json")
 }
 
 // replayFirstRun replays the first run of workflow id against the workflow

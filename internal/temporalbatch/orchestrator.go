@@ -41,6 +41,19 @@ const (
 	// limit; runs before it bound them by count only.
 	changeBoundedPayloads                   = "bounded-payloads"
 	versionBoundedPayloads workflow.Version = 1
+
+	// changeUnknownOutcomes: under AtMostOnce delivery a page that may
+	// have started its items and did not complete (cancelled in flight,
+	// timed out, failed without processor.ErrorDetails.NothingProcessed),
+	// or completed with its successors refused, fails with its outcome
+	// unknown and a re-drive runs it again only when asked to
+	// (RedriveRequest.IncludeUnknown). With it: re-drive IDs are
+	// remembered (State.Redrives), pages carry their attempts across
+	// rounds (Page.TotalAttempts), messages a processor marks sensitive are
+	// withheld, and the payload bounds count JSON escapes. Runs before it
+	// run every failed page again on re-drive and cancelled pages too.
+	changeUnknownOutcomes                   = "unknown-outcomes"
+	versionUnknownOutcomes workflow.Version = 1
 )
 
 // BatchOrchestrator runs pipelined pagination: it keeps up to the effective
@@ -67,6 +80,10 @@ func runOrchestrator(ctx workflow.Context, in Input, rep Reporter) (Result, erro
 	o.handlerTimeout = workflow.GetVersion(ctx, changeHandlerTimeout, workflow.DefaultVersion, versionHandlerTimeout) >= versionHandlerTimeout
 	o.failedPagesFail = workflow.GetVersion(ctx, changeFailedPagesFail, workflow.DefaultVersion, versionFailedPagesFail) >= versionFailedPagesFail
 	o.boundedPayloads = workflow.GetVersion(ctx, changeBoundedPayloads, workflow.DefaultVersion, versionBoundedPayloads) >= versionBoundedPayloads
+	o.unknownOutcomes = workflow.GetVersion(ctx, changeUnknownOutcomes, workflow.DefaultVersion, versionUnknownOutcomes) >= versionUnknownOutcomes
+	if in.Redrive != "" {
+		o.redrive(RedriveRequest{ID: in.Redrive, IncludeUnknown: in.RedriveIncludeUnknown})
+	}
 	if err := workflow.SetQueryHandler(ctx, QueryProgress, func() (Progress, error) {
 		return o.progress(), nil
 	}); err != nil {
@@ -97,6 +114,10 @@ type orchestrator struct {
 	// boundedPayloads: the parked pages and the failure handler's queue
 	// are bounded by bytes (changeBoundedPayloads).
 	boundedPayloads bool
+	// unknownOutcomes: AtMostOnce pages whose outcome is unknown stay
+	// failed on re-drive unless asked for, and the rest of
+	// changeUnknownOutcomes.
+	unknownOutcomes bool
 	// reporter gets the progress after each pass of the loop; nil: none.
 	reporter Reporter
 
@@ -169,9 +190,6 @@ func newOrchestrator(ctx workflow.Context, in Input, version workflow.Version) *
 	}
 	o.initChains()
 	o.pagesCtx, o.cancelPages = workflow.WithCancel(ctx)
-	if in.Redrive != "" {
-		o.redrive(RedriveRequest{ID: in.Redrive})
-	}
 	return o
 }
 
@@ -254,7 +272,7 @@ func (o *orchestrator) pace() time.Time {
 		}
 		if !o.now.Before(*o.st.StuckRetryAt) {
 			o.st.StuckRetryAt = nil
-			o.requeueParked(PageStuck)
+			o.requeueParked(PageStuck, false)
 		} else {
 			wake = earliest(wake, *o.st.StuckRetryAt)
 		}
@@ -360,7 +378,7 @@ func (o *orchestrator) result() Result {
 // re-drive of a closed job start from.
 func (o *orchestrator) nextInput() Input {
 	next := o.in
-	next.Redrive = ""
+	next.Redrive, next.RedriveIncludeUnknown = "", false
 	st := *o.st
 	st.Pending = append([]Page(nil), o.st.Pending...)
 	st.Frontiers = append([]Page(nil), o.st.Frontiers...)

@@ -94,11 +94,13 @@ func (o *orchestrator) startPage(ctx workflow.Context, p Page) {
 	actx := workflow.WithActivityOptions(pctx, opts)
 	lookahead := f.lookahead
 	input := processor.PageInput{
-		Job:           o.in.Job,
-		Page:          processor.PageRef{Number: p.Number, Cursor: p.Cursor, Size: o.in.Processor.PageSize},
-		Args:          o.in.Processor.Args,
-		Lookahead:     &lookahead,
-		PriorAttempts: p.Attempts,
+		Job:                o.in.Job,
+		Page:               processor.PageRef{Number: p.Number, Cursor: p.Cursor, Size: o.in.Processor.PageSize},
+		Args:               o.in.Processor.Args,
+		Lookahead:          &lookahead,
+		PriorAttempts:      p.Attempts,
+		TotalPriorAttempts: p.TotalAttempts,
+		EnqueueToken:       o.in.EnqueueToken,
 	}
 	future := workflow.ExecuteActivity(actx, o.in.Processor.Name, input)
 	workflow.Go(ctx, func(ctx workflow.Context) {
@@ -144,6 +146,13 @@ func (o *orchestrator) onPageDone(f *flight, res processor.PageResult, err error
 	switch {
 	case err == nil:
 		o.pageCompleted(p, res, now)
+	case temporal.IsCanceledError(err) && o.atMostOnceUnknown():
+		// The job ended or was cancelled with the page in flight: it may
+		// have processed some of its items, so it must not run again
+		// unless the user says so.
+		p.TotalAttempts += p.Attempts + 1
+		o.park(p, PageFailed, true, ErrorTypePageCancelled, "the page was cancelled in flight (the job ended or was cancelled); under AtMostOnce delivery it may have processed some of its items", now)
+		o.breakChain(p)
 	case temporal.IsCanceledError(err):
 		o.requeueCancelled(p)
 	default:
@@ -178,7 +187,11 @@ func (o *orchestrator) pageCompleted(p Page, res processor.PageResult, now time.
 		listed := int64(0)
 		for _, fi := range res.FailedItems {
 			listed++
-			o.record(Failure{Page: p.Number, Cursor: p.Cursor, Item: fi.Item, Type: orDefault(fi.Type, "ItemFailed"), Message: fi.Message, Time: now}, true)
+			msg := fi.Message
+			if fi.Sensitive && o.unknownOutcomes {
+				msg = withheld(msg)
+			}
+			o.record(Failure{Page: p.Number, Cursor: p.Cursor, Item: fi.Item, Type: orDefault(fi.Type, "ItemFailed"), Message: msg, Time: now}, true)
 		}
 		if rest := itemsFailed - listed; rest > 0 {
 			// Failures beyond the truncated list carry no type.
@@ -202,7 +215,12 @@ func (o *orchestrator) pageCompleted(p Page, res processor.PageResult, now time.
 		// chain is broken at this page, not ended. Its items are counted;
 		// a re-drive runs it again only to enqueue its successor.
 		p.Counted = true
-		o.park(p, PageFailed, ErrorTypeEnqueueRefused, "the page's EnqueuePage signal was refused: "+chain.Refused, now)
+		if o.unknownOutcomes {
+			p.TotalAttempts += p.Attempts + 1
+		}
+		// Under AtMostOnce running the page again to enqueue its
+		// successors would process its items twice.
+		o.park(p, PageFailed, o.atMostOnceUnknown(), ErrorTypeEnqueueRefused, "the page's EnqueuePage signal was refused: "+chain.Refused, now)
 		chain.Broken = true
 	default:
 		chain.Ended = true

@@ -26,12 +26,18 @@ const payloadBudget = 3 << 19 // 1.5 MiB
 // failed pages with the largest cursors until the job ends for them, the
 // failure handler's queue filled with item failures until it takes no more,
 // Recent and ByType full, the most chains each with a refusal, processor
-// cursors and args at their limits.
-func worstCaseOrchestrator(t *testing.T, bounded bool) *orchestrator {
+// cursors and args at their limits, the re-drive IDs remembered. escaping:
+// the cursors are made of a character encoding/json escapes to six bytes,
+// and the run counts JSON escapes (changeUnknownOutcomes).
+func worstCaseOrchestrator(t *testing.T, bounded, escaping bool) *orchestrator {
 	t.Helper()
+	fill := "c"
+	if escaping {
+		fill = "<"
+	}
 	cursor := func(i int) string {
 		s := fmt.Sprintf("%08d", i)
-		return s + strings.Repeat("c", MaxCursorBytes-len(s))
+		return s + strings.Repeat(fill, MaxCursorBytes-len(s))
 	}
 	typeName := func(i int) string { return fmt.Sprintf("ErrorType%023d", i) } // 32 bytes
 	message := strings.Repeat("m", MaxMessageBytes)
@@ -60,13 +66,19 @@ func worstCaseOrchestrator(t *testing.T, bounded bool) *orchestrator {
 	st.ChainsStarted, st.NextNumber = MaxChains, 1<<40
 	o := &orchestrator{
 		in: in, st: st, now: now, version: versionLookahead,
-		handlerTimeout: true, failedPagesFail: true, boundedPayloads: bounded,
+		handlerTimeout: true, failedPagesFail: true, boundedPayloads: bounded, unknownOutcomes: escaping,
 		logger:     log.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil))),
 		inflight:   map[int64]*flight{},
 		frontierOf: map[int64]int{},
 	}
 	for i := range MaxFailureTypes {
 		o.countType(typeName(1000+i), 1)
+	}
+	if escaping {
+		for i := range MaxRememberedRedrives + 1 {
+			o.redrive(RedriveRequest{ID: fmt.Sprintf("%0*d", MaxRedriveIDBytes, i)})
+		}
+		require.Len(t, st.Redrives, MaxRememberedRedrives)
 	}
 	// Pages fail for good, each with a few types, until the job ends for
 	// them; none is forgotten, whatever the end.
@@ -78,7 +90,7 @@ func worstCaseOrchestrator(t *testing.T, bounded bool) *orchestrator {
 		for k := range MaxPageFailureTypes {
 			st.FailedAs[n] = append(st.FailedAs[n], typeName(k))
 		}
-		o.park(p, PageFailed, typeName(0), message, now)
+		o.park(p, PageFailed, false, typeName(0), message, now)
 	}
 	require.Equal(t, ReasonTooManyFailedPages, o.endReason)
 	// Item failures fill the handler's queue as far as it takes them.
@@ -106,10 +118,25 @@ func payloadSize(t *testing.T, v any) int {
 func TestPayloadsStayUnderBudget(t *testing.T) {
 	// Runs from before changeBoundedPayloads bound the same state by count
 	// only: logged for comparison.
-	old := worstCaseOrchestrator(t, false)
+	old := worstCaseOrchestrator(t, false, false)
 	t.Logf("unbounded by bytes: continue-as-new input %d bytes, Result %d bytes", payloadSize(t, old.nextInput()), payloadSize(t, old.result()))
+	// Runs from before changeUnknownOutcomes count a cursor's bytes, not
+	// its JSON: logged for comparison.
+	unescaped := worstCaseOrchestrator(t, true, false)
+	unescaped.in.Processor.Args = nil
+	for i := range unescaped.st.Parked {
+		unescaped.st.Parked[i].Cursor = strings.Repeat("<", MaxCursorBytes)
+	}
+	t.Logf("escapes not counted: continue-as-new input %d bytes", payloadSize(t, unescaped.nextInput()))
 
-	o := worstCaseOrchestrator(t, true)
+	for _, escaping := range []bool{false, true} {
+		t.Run(fmt.Sprintf("escaping=%v", escaping), func(t *testing.T) {
+			underBudget(t, worstCaseOrchestrator(t, true, escaping))
+		})
+	}
+}
+
+func underBudget(t *testing.T, o *orchestrator) {
 	next := o.nextInput()
 	res := o.result()
 	inSize, resSize := payloadSize(t, next), payloadSize(t, res)
@@ -123,6 +150,7 @@ func TestPayloadsStayUnderBudget(t *testing.T) {
 	require.Len(t, res.Progress.FailedPages, len(res.Next.State.Parked))
 	for i, p := range res.Next.State.Parked {
 		require.Len(t, p.Cursor, MaxCursorBytes)
+		require.Equal(t, p.Cursor, o.st.Parked[i].Cursor)
 		require.Equal(t, p.Number, res.Progress.FailedPages[i].Number)
 	}
 }

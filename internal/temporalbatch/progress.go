@@ -46,6 +46,7 @@ func (o *orchestrator) summary() Progress {
 			Pending:   int64(o.waiting()),
 			Stuck:     int64(o.stuckCount()),
 			Failed:    o.failedCount(),
+			Unknown:   o.unknownCount(),
 		},
 		Items:            ItemCounts{Processed: st.Counters.ItemsProcessed, Failed: st.Counters.ItemsFailed},
 		ItemsPerSecond:   itemsPerSecond(st.Rate, st.StartTime, st.Counters.ItemsProcessed, o.now),

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 
 	"go.temporal.io/sdk/workflow"
 
@@ -65,6 +66,8 @@ type enqueueBody struct {
 	Number  int64    `json:"number"`
 	Cursor  *string  `json:"cursor"`
 	Cursors []string `json:"cursors"`
+	// Token is checked by onEnqueueSignal before the body is parsed.
+	Token string `json:"token"`
 }
 
 // parseEnqueue decodes an EnqueuePage body into the sender's page number and
@@ -102,18 +105,47 @@ func parseEnqueue(raw json.RawMessage) (sender int64, cursors []string, err erro
 }
 
 // onEnqueueSignal accepts a frontier's successors and counts everything else.
+//
+// A job with an enqueue token rejects a signal that does not carry it, before
+// anything else: it enqueues nothing. It still counts as a refusal for the
+// page it names: a frontier page whose processor does not send the token (a
+// worker library older than the operator) would otherwise complete without
+// successors and end its chain with data left. A sender outside the job can
+// at worst turn a chain's real end into a visible ChainBroken that a re-drive
+// mends, never into an end that skips data. Runs without a token (started
+// before tokens, or continued from such a run) accept every signal as before;
+// a run's input never changes within its history, so the check needs no
+// workflow.GetVersion. The body of a signal to a job with a token is never
+// logged: it may hold the token.
 func (o *orchestrator) onEnqueueSignal(raw json.RawMessage) {
+	// What the sender claims, if the body can be read: whose signal it
+	// is and its token.
+	var claim struct {
+		Number int64  `json:"number"`
+		Token  string `json:"token"`
+	}
+	readable := json.Unmarshal(raw, &claim) == nil
+	want := o.in.EnqueueToken
+	if want != "" && readable && claim.Token != want {
+		o.st.Counters.RejectedSignals++
+		o.logger.Warn("Rejecting EnqueuePage signal without the job's enqueue token: it is not from one of the job's pages, or from a processor whose SDK does not send the token", "Page", claim.Number, "HasToken", claim.Token != "")
+		if claim.Number >= 1 {
+			o.refuse(claim.Number-1, "the signal did not carry the job's enqueue token: the worker's processor library predates enqueue tokens (upgrade it), or the signal came from outside the job")
+		}
+		return
+	}
 	sender, cursors, err := parseEnqueue(raw)
 	if err != nil {
 		o.st.Counters.MalformedSignals++
-		o.logger.Warn("Ignoring malformed EnqueuePage signal", "Body", truncate(string(raw), MaxMessageBytes), "Error", err)
+		if want == "" {
+			o.logger.Warn("Ignoring malformed EnqueuePage signal", "Body", truncate(string(raw), MaxMessageBytes), "Error", err)
+		} else {
+			o.logger.Warn("Ignoring malformed EnqueuePage signal", "Page", claim.Number, "Error", err)
+		}
 		// Whose signal it was, if the number can be read: a frontier whose
 		// successors were refused must not end its chain.
-		var b struct {
-			Number int64 `json:"number"`
-		}
-		if json.Unmarshal(raw, &b) == nil && b.Number >= 1 {
-			o.refuse(b.Number-1, err.Error())
+		if readable && claim.Number >= 1 {
+			o.refuse(claim.Number-1, err.Error())
 		}
 		return
 	}
@@ -155,7 +187,11 @@ func (o *orchestrator) applyDesired(d DesiredState) {
 
 func (o *orchestrator) onRedriveSignal(raw json.RawMessage) {
 	var r RedriveRequest
-	if err := strictUnmarshal(raw, &r); err != nil || r.ID == "" {
+	err := strictUnmarshal(raw, &r)
+	if err == nil && o.unknownOutcomes && len(r.ID) > MaxRedriveIDBytes {
+		err = fmt.Errorf("id is %d bytes, over the %d-byte limit", len(r.ID), MaxRedriveIDBytes)
+	}
+	if err != nil || r.ID == "" {
 		o.st.Counters.MalformedSignals++
 		o.logger.Warn("Ignoring malformed re-drive request", "Body", truncate(string(raw), MaxMessageBytes), "Error", err)
 		return
@@ -164,30 +200,49 @@ func (o *orchestrator) onRedriveSignal(raw json.RawMessage) {
 }
 
 // redrive re-queues failed and stuck pages, and broken chains' frontiers,
-// with a fresh retry budget. Each request ID acts once.
+// with a fresh retry budget; pages whose outcome is unknown only when the
+// request includes them. Each request ID acts once.
 func (o *orchestrator) redrive(r RedriveRequest) {
-	if r.ID == o.st.LastRedrive {
+	if r.ID == o.st.LastRedrive || (o.unknownOutcomes && slices.Contains(o.st.Redrives, r.ID)) {
 		return
 	}
 	o.st.LastRedrive = r.ID
+	if o.unknownOutcomes {
+		o.st.Redrives = append(o.st.Redrives, r.ID)
+		if n := len(o.st.Redrives); n > MaxRememberedRedrives {
+			o.st.Redrives = slices.Clone(o.st.Redrives[n-MaxRememberedRedrives:])
+		}
+	}
 	n := len(o.st.Parked)
-	o.requeueParked("")
+	o.requeueParked("", r.IncludeUnknown || !o.unknownOutcomes)
+	left := map[int64]bool{}
+	for _, p := range o.st.Parked {
+		left[p.Number] = true
+	}
 	for i := range o.st.Chains {
+		if left[o.st.Chains[i].Frontier] {
+			continue // its frontier's outcome is unknown: still broken
+		}
 		o.st.Chains[i].Broken = false
 		o.st.Chains[i].Refused = ""
 	}
 	o.st.StuckRetryAt = nil
-	o.logger.Info("Re-drive", "ID", r.ID, "Pages", n)
+	o.logger.Info("Re-drive", "ID", r.ID, "Pages", n-len(o.st.Parked), "UnknownOutcomeKept", len(o.st.Parked))
 	o.dirty = true
 }
 
 // requeueParked moves parked pages in the given state ("" = all) to the
 // front of the queue, oldest page first; chains' frontiers among them go
-// ahead of the other waiting frontiers.
-func (o *orchestrator) requeueParked(state PageState) {
+// ahead of the other waiting frontiers. Pages whose outcome is unknown stay
+// parked unless includeUnknown.
+func (o *orchestrator) requeueParked(state PageState, includeUnknown bool) {
 	var keep []ParkedPage
 	var again, frontiers []Page
 	for _, p := range o.st.Parked {
+		if p.OutcomeUnknown && !includeUnknown {
+			keep = append(keep, p)
+			continue
+		}
 		// A page run again after it got stuck or failed gets a fresh
 		// retry budget.
 		p.Attempts = 0

@@ -51,6 +51,8 @@ type simDataSet struct {
 	noSignal bool
 	// nextCursor: the processor returns the next cursor in its result.
 	nextCursor bool
+	// noToken: the processor predates enqueue tokens and sends none.
+	noToken bool
 	// ignoreLookahead: the processor predates lookahead and enqueues one
 	// page whatever it is asked for (and also when asked for none).
 	ignoreLookahead bool
@@ -192,9 +194,13 @@ func (d *simDataSet) process(ctx context.Context, in processor.PageInput) (proce
 	end := min(first+d.pageSize, limit)
 	hasNext := end < limit
 	if next := d.successors(in, end, limit); len(next) > 0 && !d.noSignal && !enqueuedBefore(ctx) {
-		var body any = processor.EnqueuePage{Number: n + 1, Cursor: next[0]}
+		token := in.EnqueueToken
+		if d.noToken {
+			token = ""
+		}
+		var body any = processor.EnqueuePage{Number: n + 1, Cursor: next[0], Token: token}
 		if len(next) > 1 {
-			body = processor.EnqueuePageBatch{Number: n + 1, Cursors: next}
+			body = processor.EnqueuePageBatch{Number: n + 1, Cursors: next, Token: token}
 		}
 		d.mu.Lock()
 		d.signals++

@@ -68,6 +68,10 @@ const (
 	MaxArgsBytes = 64 << 10
 	// MaxMessageBytes truncates failure messages kept in state.
 	MaxMessageBytes = 256
+	// MaxRememberedRedrives is how many re-drive IDs a job remembers.
+	MaxRememberedRedrives = 32
+	// MaxRedriveIDBytes bounds a re-drive ID.
+	MaxRedriveIDBytes = 253
 	// HandlerBatchSize is the most failures sent to the failure handler in one call.
 	HandlerBatchSize = 100
 	// HandlerQueueLimit pauses new page starts while this many failures wait
@@ -112,6 +116,15 @@ type Input struct {
 	// Redrive, when set to an ID not yet applied, re-drives at start: how a
 	// job whose workflow already closed is re-driven.
 	Redrive string `json:"redrive,omitempty"`
+	// RedriveIncludeUnknown makes that re-drive run the pages whose outcome
+	// is unknown too (RedriveRequest.IncludeUnknown).
+	RedriveIncludeUnknown bool `json:"redriveIncludeUnknown,omitempty"`
+	// EnqueueToken is the job's enqueue token: every page's input carries
+	// it, and an EnqueuePage signal without it is rejected
+	// (Counters.RejectedSignals). Empty: signals need none, as for runs
+	// started before tokens. It is a credential: it is never written to
+	// Progress, status, Events or logs.
+	EnqueueToken string `json:"enqueueToken,omitempty"`
 	// State is the bounded state carried from the previous run; nil at first.
 	State *State `json:"state,omitempty"`
 }
@@ -198,6 +211,11 @@ type RateLimit struct {
 // frontier, to run again with a fresh retry budget. ID deduplicates.
 type RedriveRequest struct {
 	ID string `json:"id"`
+	// IncludeUnknown runs the failed pages whose outcome is unknown
+	// (ParkedPage.OutcomeUnknown) again as well. Without it they stay
+	// failed: under AtMostOnce delivery they may have processed some of
+	// their items, so only the user can say running them again is safe.
+	IncludeUnknown bool `json:"includeUnknown,omitempty"`
 }
 
 // PageState is where a page stands.
@@ -233,16 +251,27 @@ type Page struct {
 	// Attempts are the attempts the page used in earlier runs: it was
 	// carried out of retry backoff by continue-as-new.
 	Attempts int32 `json:"attempts,omitempty"`
+	// TotalAttempts are the attempts of the page's earlier rounds: before
+	// it got stuck and was retried, or failed and was re-driven. Each
+	// round that exhausted its retries counts them all; a round that
+	// failed for good or was cancelled counts at least one.
+	TotalAttempts int32 `json:"totalAttempts,omitempty"`
 }
 
 // ParkedPage is a page that failed for good or is stuck, kept with its cursor
 // so that it can run again.
 type ParkedPage struct {
 	Page
-	State     PageState `json:"state"`
-	ErrorType string    `json:"errorType"`
-	Message   string    `json:"message,omitempty"`
-	Time      time.Time `json:"time"`
+	State PageState `json:"state"`
+	// OutcomeUnknown: the page failed under AtMostOnce delivery after it
+	// may have started its items (it was cancelled in flight, timed out,
+	// or failed without saying it processed nothing), or it completed but
+	// its successors were refused. A re-drive runs it again only when
+	// asked to (RedriveRequest.IncludeUnknown).
+	OutcomeUnknown bool      `json:"outcomeUnknown,omitempty"`
+	ErrorType      string    `json:"errorType"`
+	Message        string    `json:"message,omitempty"`
+	Time           time.Time `json:"time"`
 }
 
 // Failure is one recorded failure: a page (Item empty) or an item.
@@ -291,12 +320,16 @@ type State struct {
 	FailedAs map[int64][]string `json:"failedAs,omitempty"`
 	// Recent failures, newest first; a page's new failure replaces its
 	// older one.
-	Recent       []Failure    `json:"recent,omitempty"`
-	HandlerQueue []Failure    `json:"handlerQueue,omitempty"`
-	LastRedrive  string       `json:"lastRedrive,omitempty"`
-	Rate         []RateSample `json:"rate,omitempty"`
-	Tokens       float64      `json:"tokens"`
-	TokensAt     time.Time    `json:"tokensAt"`
+	Recent       []Failure `json:"recent,omitempty"`
+	HandlerQueue []Failure `json:"handlerQueue,omitempty"`
+	LastRedrive  string    `json:"lastRedrive,omitempty"`
+	// Redrives are the latest re-drive IDs applied, oldest first, at most
+	// MaxRememberedRedrives: a request repeated after a newer one acts no
+	// more than the newest does.
+	Redrives []string     `json:"redrives,omitempty"`
+	Rate     []RateSample `json:"rate,omitempty"`
+	Tokens   float64      `json:"tokens"`
+	TokensAt time.Time    `json:"tokensAt"`
 	// Occupancy measures how full the slots are, to tell a chain-bound job.
 	Occupancy Occupancy `json:"occupancy,omitzero"`
 }
@@ -336,6 +369,10 @@ type Counters struct {
 	DuplicateSignals  int64 `json:"duplicateSignals"`
 	UnexpectedSignals int64 `json:"unexpectedSignals"`
 	MalformedSignals  int64 `json:"malformedSignals"`
+	// RejectedSignals are EnqueuePage signals without the job's enqueue
+	// token (Input.EnqueueToken): not from one of the job's pages, or from
+	// a processor on an SDK that does not send the token.
+	RejectedSignals int64 `json:"rejectedSignals,omitempty"`
 	// HandlerDropped counts failures the handler never accepted after its
 	// retries, and those that found its queue full (MaxHandlerQueueBytes).
 	HandlerDropped int64 `json:"handlerDropped"`
@@ -425,6 +462,9 @@ type PageCounts struct {
 	Pending   int64 `json:"pending"`
 	Stuck     int64 `json:"stuck"`
 	Failed    int64 `json:"failed"`
+	// Unknown are the failed pages whose outcome is unknown
+	// (ParkedPage.OutcomeUnknown), part of Failed.
+	Unknown int64 `json:"unknown,omitempty"`
 }
 
 // ChainCounts counts chains: Done ended at the end of their data.

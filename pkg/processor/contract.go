@@ -59,6 +59,19 @@ type PageInput struct {
 	// the workflow, where its activity starts over at attempt 1. A
 	// processor's attempt number is the activity's attempt plus these.
 	PriorAttempts int32 `json:"priorAttempts,omitempty"`
+	// TotalPriorAttempts are the attempts of the page's earlier rounds:
+	// before it got stuck and was retried after retry.stuckPageRetryInterval,
+	// or failed and was re-driven. A round that exhausted its retries counts
+	// them all; one that failed for good or was cancelled counts at least
+	// one. The page's attempt over its whole life is the activity's attempt
+	// plus PriorAttempts plus these.
+	TotalPriorAttempts int32 `json:"totalPriorAttempts,omitempty"`
+	// EnqueueToken is the job's enqueue token: a processor copies it into
+	// the Token of its EnqueuePage signal, and the orchestrator rejects a
+	// signal without it, so that a sender that is not one of this job's
+	// pages cannot enqueue cursors into it. Empty: the job has none and
+	// the signal needs none. It is a credential: never log or store it.
+	EnqueueToken string `json:"enqueueToken,omitempty"`
 }
 
 // EnqueuePage is the body of the single-cursor EnqueuePage signal: the
@@ -66,6 +79,8 @@ type PageInput struct {
 type EnqueuePage struct {
 	Number int64  `json:"number"`
 	Cursor string `json:"cursor"`
+	// Token is the page's PageInput.EnqueueToken.
+	Token string `json:"token,omitempty"`
 }
 
 // EnqueuePageBatch is the body of the EnqueuePage signal that enqueues
@@ -76,6 +91,8 @@ type EnqueuePage struct {
 type EnqueuePageBatch struct {
 	Number  int64    `json:"number"`
 	Cursors []string `json:"cursors"`
+	// Token is the page's PageInput.EnqueueToken.
+	Token string `json:"token,omitempty"`
 }
 
 // FailedItem describes one item a page could not process. The page itself
@@ -84,6 +101,27 @@ type FailedItem struct {
 	Item    string `json:"item"`
 	Type    string `json:"type"`
 	Message string `json:"message,omitempty"`
+	// Sensitive: the message may hold secrets or personal data. The
+	// orchestrator keeps the type and withholds the message from status,
+	// Events, logs and the failure handler.
+	Sensitive bool `json:"sensitive,omitempty"`
+}
+
+// ErrorDetails is the first detail of a page's application error (a
+// Temporal ApplicationError's details, JSON): what the processor says about
+// the failure besides its type and message. Errors without details are read
+// as the zero value.
+type ErrorDetails struct {
+	// Sensitive: the message may hold secrets or personal data. The
+	// orchestrator keeps the error type and withholds the message from
+	// status, Events, logs and the failure handler; the activity failure
+	// in Temporal's history still has it.
+	Sensitive bool `json:"sensitive,omitempty"`
+	// NothingProcessed: the attempt failed before it processed or changed
+	// any item (fetching the page failed, say). Under AtMostOnce delivery
+	// such a page is plainly failed and a re-drive runs it again; any
+	// other failure leaves the page's outcome unknown.
+	NothingProcessed bool `json:"nothingProcessed,omitempty"`
 }
 
 // PageResult is what a page processor returns.

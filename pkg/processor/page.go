@@ -62,13 +62,22 @@ type Page struct {
 	// Size is the number of items asked for (spec.processor.pageSize).
 	Size int
 	// Attempt is the page's attempt, starting at 1: the activity's attempt,
-	// counting on across the runs of the orchestrator workflow.
+	// counting on across the runs of the orchestrator workflow. It starts
+	// over when the page runs again after it got stuck or was re-driven.
 	Attempt int32
+	// TotalAttempt is the page's attempt over its whole life: Attempt plus
+	// the attempts of its earlier rounds (PageInput.TotalPriorAttempts).
+	// Use it to give up on a page tried too often.
+	TotalAttempt int32
 	// Args is spec.processor.args as raw JSON; empty when the job has none.
 	Args json.RawMessage
 
 	// lookahead is how many successors the orchestrator asked for.
 	lookahead int
+	// token is the job's enqueue token, sent with EnqueueNext's signal.
+	// Unexported: a processor has no use for it, and a JSON encoding of
+	// the Page leaves it out.
+	token string
 
 	mu sync.Mutex
 	// enqueued is true once the next page was signalled, by this attempt or
@@ -90,9 +99,11 @@ func newPage(ctx context.Context, in PageInput) *Page {
 		Size:    in.Page.Size,
 		Attempt: activity.GetInfo(ctx).Attempt + max(in.PriorAttempts, 0),
 		Args:    in.Args,
+		token:   in.EnqueueToken,
 		// An orchestrator that predates lookahead asks every page for one.
 		lookahead: 1,
 	}
+	p.TotalAttempt = p.Attempt + max(in.TotalPriorAttempts, 0)
 	if in.Lookahead != nil {
 		p.lookahead = min(max(*in.Lookahead, 0), MaxLookahead)
 	}
@@ -146,6 +157,9 @@ func (p *Page) Lookahead() int { return p.lookahead }
 // 0 nothing is sent. A cursor over [MaxCursorBytes] fails the page for good
 // with [ErrorTypeCursorTooLarge]: the orchestrator would refuse it.
 //
+// The signal carries the job's enqueue token (PageInput.EnqueueToken): the
+// orchestrator rejects EnqueuePage signals without it.
+//
 // EnqueueNext sends one signal and records a heartbeat marker, so it does
 // nothing when called again in the same attempt or in a retry of an attempt
 // that already enqueued. An error means the signal was not delivered; return
@@ -175,9 +189,9 @@ func (p *Page) EnqueueNext(ctx context.Context, cursors ...string) error {
 			break
 		}
 	}
-	var body any = EnqueuePage{Number: p.Number + 1, Cursor: cursors[0]}
+	var body any = EnqueuePage{Number: p.Number + 1, Cursor: cursors[0], Token: p.token}
 	if len(cursors) > 1 {
-		body = EnqueuePageBatch{Number: p.Number + 1, Cursors: cursors}
+		body = EnqueuePageBatch{Number: p.Number + 1, Cursors: cursors, Token: p.token}
 	}
 	// An empty run ID addresses the workflow's current run, which is the one
 	// holding the queue after the orchestrator continued as new.
@@ -205,15 +219,24 @@ func checkCursor(page int64, cursor string) error {
 // succeeds. Every call is counted; the first [MaxReportedFailedItems] are
 // reported in detail, with message cut to [MaxFailureMessageBytes].
 func (p *Page) FailItem(item, errType, message string) {
+	p.failItem(FailedItem{Item: item, Type: errType, Message: message})
+}
+
+// FailItemSensitive is FailItem for a message that may hold secrets or
+// personal data (a database error with a connection string, a row's
+// contents): the orchestrator counts the failure by errType and withholds
+// the message from status, Events, logs and the failure handler.
+func (p *Page) FailItemSensitive(item, errType, message string) {
+	p.failItem(FailedItem{Item: item, Type: errType, Message: message, Sensitive: true})
+}
+
+func (p *Page) failItem(fi FailedItem) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.itemsFailed++
 	if len(p.failedItems) < MaxReportedFailedItems {
-		p.failedItems = append(p.failedItems, FailedItem{
-			Item:    item,
-			Type:    errType,
-			Message: truncateUTF8(message, MaxFailureMessageBytes),
-		})
+		fi.Message = truncateUTF8(fi.Message, MaxFailureMessageBytes)
+		p.failedItems = append(p.failedItems, fi)
 	}
 }
 

@@ -321,3 +321,71 @@ func TestRegisterFailureHandler(t *testing.T) {
 		t.Errorf("handler received %+v, want %+v", got, batch)
 	}
 }
+
+// TestMarkedErrorsCarryDetails: a page that fails with an error marked
+// Sensitive or NothingProcessed reaches the orchestrator as an application
+// error of the same type and retry behaviour, with the ErrorDetails set.
+func TestMarkedErrorsCarryDetails(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		err          error
+		wantType     string
+		nonRetryable bool
+		want         processor.ErrorDetails
+	}{
+		{name: "sensitive application error", err: processor.Sensitive(processor.NonRetryable("DBError", "dial %s", "postgres://u:p@db")),
+			wantType: "DBError", nonRetryable: true, want: processor.ErrorDetails{Sensitive: true}},
+		{name: "nothing processed, plain error", err: processor.NothingProcessed(fmt.Errorf("fetch page: %w", errors.New("timeout"))),
+			wantType: "wrapError", want: processor.ErrorDetails{NothingProcessed: true}},
+		{name: "both", err: processor.Sensitive(processor.NothingProcessed(processor.Retryable("Fetch", "GET %s", "https://token@api"))),
+			wantType: "Fetch", want: processor.ErrorDetails{Sensitive: true, NothingProcessed: true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := processortest.New(func(ctx context.Context, page *processor.Page) (processor.Result, error) {
+				return processor.Result{}, tc.err
+			})
+			_, err := env.ExecuteAttempt(pageInput(3, "30", ""), 1, nil)
+			appErr := applicationError(t, err)
+			if appErr.Type() != tc.wantType || appErr.NonRetryable() != tc.nonRetryable {
+				t.Errorf("type %q non-retryable %t, want %q, %t", appErr.Type(), appErr.NonRetryable(), tc.wantType, tc.nonRetryable)
+			}
+			var got processor.ErrorDetails
+			if err := appErr.Details(&got); err != nil || got != tc.want {
+				t.Errorf("details %+v (%v), want %+v", got, err, tc.want)
+			}
+		})
+	}
+	if processor.Sensitive(nil) != nil || processor.NothingProcessed(nil) != nil {
+		t.Error("marking a nil error must stay nil")
+	}
+}
+
+func TestTotalAttemptCountsEarlierRounds(t *testing.T) {
+	var got *processor.Page
+	env := processortest.New(func(ctx context.Context, page *processor.Page) (processor.Result, error) {
+		got = page
+		return processor.Result{}, nil
+	})
+	in := pageInput(7, "abc", "")
+	in.PriorAttempts, in.TotalPriorAttempts = 1, 6
+	if _, err := env.ExecuteAttempt(in, 2, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got.Attempt != 3 || got.TotalAttempt != 9 {
+		t.Errorf("Attempt %d TotalAttempt %d, want 3 and 9", got.Attempt, got.TotalAttempt)
+	}
+}
+
+func TestFailItemSensitive(t *testing.T) {
+	env := processortest.New(func(ctx context.Context, page *processor.Page) (processor.Result, error) {
+		page.FailItemSensitive("sku-1", "Rejected", "row has card 4111")
+		return processor.Result{ItemsProcessed: 9}, nil
+	})
+	res, err := env.ExecuteAttempt(pageInput(1, "10", ""), 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.FailedItems) != 1 || !res.FailedItems[0].Sensitive {
+		t.Errorf("failed items %+v, want one marked sensitive", res.FailedItems)
+	}
+}

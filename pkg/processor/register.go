@@ -38,7 +38,7 @@ func (a *pageActivity) Execute(ctx context.Context, in PageInput) (PageResult, e
 	page := newPage(ctx, in)
 	res, err := a.process(ctx, page)
 	if err != nil {
-		return PageResult{}, err
+		return PageResult{}, withDetails(err)
 	}
 	return page.pageResult(res)
 }

@@ -172,6 +172,7 @@ func checkDefaults(t *testing.T, objs []*unstructured.Unstructured) {
 		"--leader-election-namespace=" + releaseNamespace,
 		"--poll-interval=5s",
 		"--log-level=info",
+		"--task-queue-policy=Any",
 	} {
 		if !slices.Contains(args, want) {
 			t.Errorf("manager args %v lack %s", args, want)
@@ -229,6 +230,9 @@ func checkWatchNamespaces(t *testing.T, objs []*unstructured.Unstructured) {
 	}
 	if got := flagValue(args, "--temporal-namespace"); got != "batch" {
 		t.Errorf("--temporal-namespace = %q, want batch", got)
+	}
+	if got := flagValue(args, "--task-queue-policy"); got != "NamespacePrefix" {
+		t.Errorf("--task-queue-policy = %q, want NamespacePrefix", got)
 	}
 }
 
@@ -380,6 +384,7 @@ func TestChartRejectsBrokenValues(t *testing.T) {
 		{[]string{"log.level=verbose"}, "log/level"},
 		{[]string{"reconcile.pollInterval=5"}, "reconcile/pollInterval"},
 		{[]string{"temporl.address=x:1"}, "temporl"},
+		{[]string{"tenancy.taskQueuePolicy=Prefix"}, "tenancy/taskQueuePolicy"},
 	} {
 		args := []string{"template", releaseName, chartDir, "--namespace", releaseNamespace}
 		for _, s := range tc.set {
