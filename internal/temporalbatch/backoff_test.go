@@ -60,7 +60,7 @@ func TestContinueAsNewDoesNotWaitForPagesInRetryBackoff(t *testing.T) {
 
 	// The next run gives it the attempts left (5 - 1), and its processor
 	// counts on from attempt 2.
-	require.Equal(t, int32(4), (&orchestrator{in: next}).activityOptions(carried[0]).RetryPolicy.MaximumAttempts)
+	require.Equal(t, int32(4), (&orchestrator{in: next, st: next.State}).activityOptions(carried[0]).RetryPolicy.MaximumAttempts)
 	d2 := newSimDataSet(200, 10)
 	d2.duration, d2.clock = time.Second, d.clock
 	var prior []int32

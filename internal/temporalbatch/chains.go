@@ -185,7 +185,7 @@ func (o *orchestrator) completedMessage() string {
 		msg += fmt.Sprintf(", %d chains", len(o.st.Chains))
 	}
 	if n := o.failedCount(); n > 0 && o.failedPagesFail {
-		msg += fmt.Sprintf(" (%s, tolerated by failurePolicy.toleratedFailedPages: %d; a re-drive runs them again)", o.failedPagesList(), o.in.FailurePolicy.ToleratedFailedPages)
+		msg += fmt.Sprintf(" (%s, tolerated by failurePolicy.toleratedFailedPages: %d; a re-drive runs them again)", o.failedPagesList(), o.failurePolicy().ToleratedFailedPages)
 	}
 	return msg
 }
@@ -208,7 +208,7 @@ func (o *orchestrator) pagesFailedMessage(failed int64) string {
 	return fmt.Sprintf("%d pages failed for good, more than failurePolicy.toleratedFailedPages (%d): %s; "+
 		"the other pages completed (%d pages, %d items processed, %d items failed); "+
 		"fix the cause, then re-drive the failed pages with 'kubectl batch redrive %s -n %s' or a new value of the annotation batch.temporalbatch.io/redrive%s",
-		failed, o.in.FailurePolicy.ToleratedFailedPages, first,
+		failed, o.failurePolicy().ToleratedFailedPages, first,
 		o.st.Counters.PagesCompleted, o.st.Counters.ItemsProcessed, o.st.Counters.ItemsFailed, name, ns, o.unknownHint())
 }
 

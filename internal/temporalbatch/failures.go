@@ -94,7 +94,7 @@ func (o *orchestrator) park(p Page, state PageState, unknown bool, errType, msg 
 	o.logger.Warn("Page failed", "Page", p.Number, "State", state, "Type", errType, "Error", msg)
 
 	failed := o.failedCount()
-	if max := o.in.FailurePolicy.MaxFailedPages; max != nil && failed > *max {
+	if max := o.failurePolicy().MaxFailedPages; max != nil && failed > *max {
 		o.end(StateFailed, ReasonPagesFailed, fmt.Sprintf("%d pages failed for good, more than failurePolicy.maxFailedPages (%d); fix the cause and re-drive", failed, *max))
 	}
 	if len(o.st.Parked) > MaxTrackedPages {
@@ -217,14 +217,14 @@ func (o *orchestrator) classify(err error) pageError {
 	if actErr != nil && actErr.RetryState() == enumspb.RETRY_STATE_NON_RETRYABLE_FAILURE {
 		nonRetryable = true
 	}
-	if slices.Contains(o.in.Retry.NonRetryableErrorTypes, errType) {
+	if slices.Contains(o.retry().NonRetryableErrorTypes, errType) {
 		nonRetryable = true
 	}
 	// An AtMostOnce page has one attempt: it is never retried.
 	nonRetryable = nonRetryable || o.in.Processor.Delivery == AtMostOnce
 	return pageError{
 		errType: errType, msg: msg, details: details, nonRetryable: nonRetryable,
-		forGood: nonRetryable || o.in.Retry.StuckPageRetryInterval <= 0,
+		forGood: nonRetryable || o.retry().StuckPageRetryInterval <= 0,
 	}
 }
 
@@ -257,7 +257,7 @@ func (o *orchestrator) record(f Failure, count bool) {
 	if len(o.st.Recent) > MaxRecentFailures {
 		o.st.Recent = o.st.Recent[:MaxRecentFailures]
 	}
-	if o.in.FailurePolicy.Handler != "" {
+	if o.failurePolicy().Handler != "" {
 		if o.boundedPayloads && queueBytes(o.st.HandlerQueue, o.strBytes)+failureBytes(f, o.strBytes) > MaxHandlerQueueBytes {
 			// The queue travels in the continue-as-new input: past its
 			// bound the failure is counted, not kept.
@@ -276,8 +276,41 @@ func (o *orchestrator) countType(t string, n int64) {
 }
 
 // runFailureHandler calls the failure handler with batches of new failures,
-// one call at a time.
+// one call at a time. It runs in every run, handler or not: the handler in
+// effect is read for each batch, so that one the desired state sets or
+// changes while the job runs gets the failures from then on.
 func (o *orchestrator) runFailureHandler(ctx workflow.Context) {
+	for {
+		if err := workflow.Await(ctx, func() bool { return len(o.st.HandlerQueue) > 0 }); err != nil {
+			return
+		}
+		fp := o.failurePolicy()
+		if fp.Handler == "" {
+			// The handler was removed: what waited for it is dropped.
+			o.st.Counters.HandlerDropped += int64(len(o.st.HandlerQueue))
+			o.st.HandlerQueue = nil
+			o.dirty = true
+			continue
+		}
+		n := min(len(o.st.HandlerQueue), HandlerBatchSize)
+		batch := slices.Clone(o.st.HandlerQueue[:n])
+		o.handlerBusy = true
+		err := workflow.ExecuteActivity(o.handlerContext(ctx, fp), fp.Handler, processor.FailureBatch{Job: o.in.Job, Failures: batch}).Get(ctx, nil)
+		o.handlerBusy = false
+		if temporal.IsCanceledError(err) {
+			return // the failures stay queued and go out with the Result
+		}
+		o.st.HandlerQueue = o.st.HandlerQueue[n:]
+		if err != nil {
+			o.st.Counters.HandlerDropped += int64(n)
+			o.logger.Error("Failure handler did not accept failures after its retries", "Handler", fp.Handler, "Failures", n, "Error", err)
+		}
+		o.dirty = true
+	}
+}
+
+// handlerContext is the activity context of one delivery to the handler.
+func (o *orchestrator) handlerContext(ctx workflow.Context, fp FailurePolicy) workflow.Context {
 	opts := workflow.ActivityOptions{
 		TaskQueue:           o.in.TaskQueue,
 		StartToCloseTimeout: time.Minute,
@@ -292,35 +325,16 @@ func (o *orchestrator) runFailureHandler(ctx workflow.Context) {
 	if o.handlerTimeout {
 		// Without it a batch waits for a worker forever when none serves
 		// the handler, and the job with it: it never closes.
-		opts.ScheduleToCloseTimeout = o.in.FailurePolicy.HandlerTimeout
+		opts.ScheduleToCloseTimeout = fp.HandlerTimeout
 		if opts.ScheduleToCloseTimeout <= 0 {
 			opts.ScheduleToCloseTimeout = DefaultHandlerTimeout
 		}
 	}
-	actx := workflow.WithActivityOptions(ctx, opts)
-	for {
-		if err := workflow.Await(ctx, func() bool { return len(o.st.HandlerQueue) > 0 }); err != nil {
-			return
-		}
-		n := min(len(o.st.HandlerQueue), HandlerBatchSize)
-		batch := slices.Clone(o.st.HandlerQueue[:n])
-		o.handlerBusy = true
-		err := workflow.ExecuteActivity(actx, o.in.FailurePolicy.Handler, processor.FailureBatch{Job: o.in.Job, Failures: batch}).Get(ctx, nil)
-		o.handlerBusy = false
-		if temporal.IsCanceledError(err) {
-			return // the failures stay queued and go out with the Result
-		}
-		o.st.HandlerQueue = o.st.HandlerQueue[n:]
-		if err != nil {
-			o.st.Counters.HandlerDropped += int64(n)
-			o.logger.Error("Failure handler did not accept failures after its retries", "Handler", o.in.FailurePolicy.Handler, "Failures", n, "Error", err)
-		}
-		o.dirty = true
-	}
+	return workflow.WithActivityOptions(ctx, opts)
 }
 
 func (o *orchestrator) handlerIdle() bool {
-	return o.in.FailurePolicy.Handler == "" || (len(o.st.HandlerQueue) == 0 && !o.handlerBusy)
+	return o.failurePolicy().Handler == "" || (len(o.st.HandlerQueue) == 0 && !o.handlerBusy)
 }
 
 func (o *orchestrator) stuckCount() int {

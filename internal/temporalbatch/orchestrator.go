@@ -267,7 +267,7 @@ func (o *orchestrator) pace() time.Time {
 
 	if o.stuckCount() > 0 && o.waiting() == 0 && len(o.inflight) == 0 {
 		if o.st.StuckRetryAt == nil {
-			at := o.now.Add(o.in.Retry.StuckPageRetryInterval)
+			at := o.now.Add(o.retry().StuckPageRetryInterval)
 			o.st.StuckRetryAt = &at
 		}
 		if !o.now.Before(*o.st.StuckRetryAt) {
@@ -300,7 +300,7 @@ func (o *orchestrator) settle() {
 	}
 	// Like a batch/v1 Job with a failed index: items were left unprocessed,
 	// so the job did not succeed unless the failure policy tolerates it.
-	if failed := o.failedCount(); o.failedPagesFail && failed > o.in.FailurePolicy.ToleratedFailedPages {
+	if failed := o.failedCount(); o.failedPagesFail && failed > o.failurePolicy().ToleratedFailedPages {
 		o.end(StateFailed, ReasonPagesFailed, o.pagesFailedMessage(failed))
 		return
 	}
@@ -393,6 +393,23 @@ func (o *orchestrator) nextInput() Input {
 	}
 	next.State = &st
 	return next
+}
+
+// retry is the retry policy in effect: the desired state's, once one
+// carried it, else the input's.
+func (o *orchestrator) retry() RetryPolicy {
+	if r := o.st.Applied.Retry; r != nil {
+		return *r
+	}
+	return o.in.Retry
+}
+
+// failurePolicy is the failure policy in effect, as retry is.
+func (o *orchestrator) failurePolicy() FailurePolicy {
+	if fp := o.st.Applied.FailurePolicy; fp != nil {
+		return *fp
+	}
+	return o.in.FailurePolicy
 }
 
 func earliest(a, b time.Time) time.Time {

@@ -112,7 +112,7 @@ func (o *orchestrator) startPage(ctx workflow.Context, p Page) {
 }
 
 func (o *orchestrator) activityOptions(p Page) workflow.ActivityOptions {
-	ps, rp := o.in.Processor, o.in.Retry
+	ps, rp := o.in.Processor, o.retry()
 	policy := &temporal.RetryPolicy{MaximumAttempts: 1}
 	if ps.Delivery != AtMostOnce {
 		policy = &temporal.RetryPolicy{

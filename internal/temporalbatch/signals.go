@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 
 	"go.temporal.io/sdk/workflow"
@@ -40,9 +41,9 @@ func (o *orchestrator) listen(ctx workflow.Context) {
 			}
 		})
 	}
-	if o.in.FailurePolicy.Handler != "" {
-		workflow.Go(ctx, o.runFailureHandler)
-	}
+	// A coroutine is no command: starting it in runs without a handler
+	// changes nothing they replay.
+	workflow.Go(ctx, o.runFailureHandler)
 }
 
 // drainSignals handles signals already delivered but not yet received, so
@@ -181,7 +182,19 @@ func (o *orchestrator) applyDesired(d DesiredState) {
 	if d.Generation != cur.Generation || d.Parallelism != cur.Parallelism || d.Suspend != cur.Suspend {
 		o.logger.Info("Applied desired state", "Generation", d.Generation, "Parallelism", d.Parallelism, "Suspend", d.Suspend)
 	}
+	oldRetry := o.retry()
 	o.st.Applied = d
+	if !reflect.DeepEqual(oldRetry, o.retry()) {
+		// Stuck pages wait for the new stuckPageRetryInterval, counted
+		// from now, and then run with the new policy.
+		o.st.StuckRetryAt = nil
+		o.logger.Info("Applied retry policy", "Generation", d.Generation, "MaximumAttempts", o.retry().MaximumAttempts, "StuckPageRetryInterval", o.retry().StuckPageRetryInterval)
+	}
+	if m := o.failurePolicy().MaxFailedPages; m != nil && o.endState == "" {
+		if failed := o.failedCount(); failed > *m {
+			o.end(StateFailed, ReasonPagesFailed, fmt.Sprintf("%d pages failed for good, more than failurePolicy.maxFailedPages (%d); fix the cause and re-drive", failed, *m))
+		}
+	}
 	o.dirty = true
 }
 

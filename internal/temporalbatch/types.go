@@ -193,6 +193,14 @@ type DesiredState struct {
 	Suspend     bool       `json:"suspend"`
 	RampUp      *RampUp    `json:"rampUp,omitempty"`
 	RateLimit   *RateLimit `json:"rateLimit,omitempty"`
+	// Retry, when set, replaces Input.Retry from now on: pages started
+	// after it (stuck pages at their next retry included) run with it;
+	// attempts already running keep the policy they started with.
+	Retry *RetryPolicy `json:"retry,omitempty"`
+	// FailurePolicy, when set, replaces Input.FailurePolicy from now on.
+	// A lower MaxFailedPages than the pages already failed ends the job at
+	// once; a new Handler gets the failures still queued.
+	FailurePolicy *FailurePolicy `json:"failurePolicy,omitempty"`
 }
 
 // RampUp grows the effective parallelism from From by Step every Every.

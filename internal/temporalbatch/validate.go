@@ -59,7 +59,24 @@ func (in Input) Validate() error {
 	if total > MaxCursorsBytes {
 		add("processor.cursors are %d bytes together: keep them under %d bytes", total, MaxCursorsBytes)
 	}
-	r := in.Retry
+	if err := in.Retry.validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := in.FailurePolicy.validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if in.ContinueAsNewAfterPages < 0 {
+		add("continueAsNewAfterPages is %d: use 0 or more", in.ContinueAsNewAfterPages)
+	}
+	if err := in.Desired.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+func (r RetryPolicy) validate() error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	if r.InitialInterval < 0 || r.MaximumInterval < 0 || r.StuckPageRetryInterval < 0 {
 		add("retry intervals must not be negative")
 	}
@@ -72,22 +89,22 @@ func (in Input) Validate() error {
 	if r.MaximumAttempts < 0 {
 		add("retry.maximumAttempts is %d: use 0 (unlimited) or more", r.MaximumAttempts)
 	}
-	if m := in.FailurePolicy.MaxFailedPages; m != nil && *m < 0 {
+	return errors.Join(errs...)
+}
+
+func (fp FailurePolicy) validate() error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if m := fp.MaxFailedPages; m != nil && *m < 0 {
 		add("failurePolicy.maxFailedPages is %d: use 0 or more, or omit it to fail the job for failed pages only at its end", *m)
 	}
-	if t := in.FailurePolicy.ToleratedFailedPages; t < 0 {
+	if t := fp.ToleratedFailedPages; t < 0 {
 		add("failurePolicy.toleratedFailedPages is %d: use 0 or more", t)
-	} else if m := in.FailurePolicy.MaxFailedPages; m != nil && *m >= 0 && t > *m {
+	} else if m := fp.MaxFailedPages; m != nil && *m >= 0 && t > *m {
 		add("failurePolicy.toleratedFailedPages (%d) is above failurePolicy.maxFailedPages (%d): the job would fail before it ends with that many failed pages; lower toleratedFailedPages or raise maxFailedPages", t, *m)
 	}
-	if t := in.FailurePolicy.HandlerTimeout; t < 0 || (t > 0 && t < time.Second) {
+	if t := fp.HandlerTimeout; t < 0 || (t > 0 && t < time.Second) {
 		add("failurePolicy.handlerTimeout is %s: use 1s or more, or omit it for %s", t, DefaultHandlerTimeout)
-	}
-	if in.ContinueAsNewAfterPages < 0 {
-		add("continueAsNewAfterPages is %d: use 0 or more", in.ContinueAsNewAfterPages)
-	}
-	if err := in.Desired.Validate(); err != nil {
-		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
@@ -96,6 +113,16 @@ func (in Input) Validate() error {
 func (d DesiredState) Validate() error {
 	var errs []error
 	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if d.Retry != nil {
+		if err := d.Retry.validate(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if d.FailurePolicy != nil {
+		if err := d.FailurePolicy.validate(); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if d.Parallelism < 0 || d.Parallelism > 10000 {
 		add("parallelism is %d: use 0..10000", d.Parallelism)
 	}
