@@ -33,6 +33,11 @@ type SyntheticArgs struct {
 	// for fixing the cause of the failures, e.g. before a re-drive, which
 	// starts the failed pages over at attempt 1.
 	FailWhileExists string `json:"failWhileExists,omitempty"`
+	// FailWhileEnv, when set, is the name of an environment variable that
+	// makes FailPages apply: the listed pages fail only in worker processes
+	// where it is set and not empty. Removing it from the worker template
+	// stands for deploying the fixed code.
+	FailWhileEnv string `json:"failWhileEnv,omitempty"`
 	// Ledger is the path of a file that gets a line "<item> <page> <attempt>"
 	// for every item processed, so that a test can prove no item was lost.
 	Ledger string `json:"ledger,omitempty"`
@@ -129,6 +134,9 @@ func Synthetic(ctx context.Context, page *processor.Page) (processor.Result, err
 		failing, err := failureInEffect(args.FailWhileExists)
 		if err != nil {
 			return processor.Result{}, err
+		}
+		if args.FailWhileEnv != "" && os.Getenv(args.FailWhileEnv) == "" {
+			failing = false
 		}
 		if failing && (failure.Attempts == 0 || page.Attempt <= failure.Attempts) {
 			return processor.Result{}, processor.Retryable(failure.Type,

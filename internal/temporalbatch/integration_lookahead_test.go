@@ -143,5 +143,5 @@ func TestIntegrationReplayLookahead(t *testing.T) {
 	require.Equal(t, temporalbatch.ChainCounts{Total: 3, Done: 3}, res.Progress.Chains)
 	require.GreaterOrEqual(t, res.Progress.Runs, 2)
 
-	replayFirstRun(t, id, "history-v6-lookahead-chains.json")
+	replayFirstRun(t, id, historyName("lookahead-chains"))
 }
