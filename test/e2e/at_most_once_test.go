@@ -117,7 +117,7 @@ var _ = Describe("At-most-once delivery", func() {
 		}
 	})
 
-	It("fails a page whose worker process is killed mid-page, and runs no item twice", func() {
+	It("fails a page whose worker process is killed mid-page with its outcome unknown; a plain re-drive does not run it again", func() {
 		ns := newNamespace("atmostonce-kill")
 		ledger := filepath.Join(GinkgoT().TempDir(), "ledger")
 		// 32 pages of 2 s each (40 items of 50 ms), 4 at a time in one
@@ -144,14 +144,18 @@ var _ = Describe("At-most-once delivery", func() {
 		Expect(c.Reason).To(Equal(batchv1alpha1.ReasonPagesFailed))
 		Expect(conditionTrue(failed, batchv1alpha1.ConditionComplete)).To(BeFalse())
 		// The first killed page whose heartbeat times out fails the job;
-		// the others may still be waiting for theirs.
+		// the pages still in flight then are cancelled. Under AtMostOnce
+		// every one of them may have processed some of its items.
 		Expect(failed.Status.Pages.Failed).To(BeNumerically(">=", 1), "status.pages.failed")
-		var recent []int64
+		Expect(failed.Status.Pages.Unknown).To(Equal(failed.Status.Pages.Failed), "status.pages.unknown: every failed page's outcome is unknown")
+		var timedOut []int64
 		for _, f := range failed.Status.Failures.Recent {
-			recent = append(recent, f.Page)
+			if f.Type == "TimeoutHeartbeat" {
+				timedOut = append(timedOut, f.Page)
+			}
 		}
-		Expect(recent).NotTo(BeEmpty(), "status.failures.recent")
-		Expect(running).To(ContainElements(recent), "status.failures.recent names a page the killed process did not run")
+		Expect(timedOut).NotTo(BeEmpty(), "status.failures.recent has no heartbeat timeout")
+		Expect(running).To(ContainElements(timedOut), "status.failures.recent names a page the killed process did not run")
 		Eventually(workerProcesses).WithArguments(job).Should(BeEmpty())
 
 		By("checking the ledger: no item twice, nothing from the killed pages")
@@ -163,10 +167,56 @@ var _ = Describe("At-most-once delivery", func() {
 		for _, l := range lines {
 			perPage[l.page]++
 		}
-		for _, page := range append(killed, recent...) {
+		for _, page := range append(killed, timedOut...) {
 			Expect(perPage[page]).To(BeZero(), "ledger lines of killed page %d: it ran again", page)
 		}
 		Expect(int64(len(lines))).To(BeNumerically(">=", failed.Status.Items.Processed), "the ledger lacks items status counts")
+
+		By("re-driving without --include-unknown")
+		update(job, func(j *batchv1alpha1.BatchJob) {
+			if j.Annotations == nil {
+				j.Annotations = map[string]string{}
+			}
+			j.Annotations[batchv1alpha1.AnnotationRedrive] = "plain"
+		})
+		// The pages that never started run; those of unknown outcome stay
+		// failed, and so does the job.
+		var again *batchv1alpha1.BatchJob
+		Eventually(func(g Gomega) {
+			again = get(job)
+			g.Expect(again.Status.LastRedrive).To(Equal("plain"))
+			g.Expect(conditionTrue(again, batchv1alpha1.ConditionFailed)).To(BeTrue(), "phase %s, %d pages completed", again.Status.Phase, again.Status.Pages.Completed)
+			g.Expect(again.Status.Pages.Completed + again.Status.Pages.Failed).To(BeEquivalentTo(32))
+		}).WithTimeout(3 * time.Minute).WithPolling(500 * time.Millisecond).Should(Succeed())
+		st := again.Status
+		Expect(metaCondition(again, batchv1alpha1.ConditionFailed).Reason).To(Equal(batchv1alpha1.ReasonPagesFailed))
+		Expect(conditionTrue(again, batchv1alpha1.ConditionComplete)).To(BeFalse())
+		Expect(st.Pages.Unknown).To(Equal(failed.Status.Pages.Unknown), "status.pages.unknown changed: a page of unknown outcome ran again")
+		Expect(st.Pages.Failed).To(Equal(st.Pages.Unknown))
+		Expect(st.Pages.Completed).To(BeNumerically(">", failed.Status.Pages.Completed), "the re-drive ran nothing")
+		Expect(st.Items.Processed).To(Equal(40*st.Pages.Completed), "status.items.processed")
+		Eventually(workerProcesses).WithArguments(job).Should(BeEmpty())
+
+		By("checking the ledger again: still no item twice, nothing from the killed pages, every completed page in full")
+		lines = readLedger(ledger)
+		expectAtMostOnce(lines, 1280, 40)
+		perPage = map[int64]int{}
+		for _, l := range lines {
+			perPage[l.page]++
+		}
+		for _, page := range append(killed, timedOut...) {
+			Expect(perPage[page]).To(BeZero(), "ledger lines of killed page %d: the re-drive ran it again", page)
+		}
+		full := 0
+		for _, n := range perPage {
+			if n == 40 {
+				full++
+			}
+		}
+		// A page cancelled in flight may have finished its items before it
+		// heard of the cancellation: its outcome is unknown, not nothing.
+		Expect(full).To(BeNumerically(">=", st.Pages.Completed), "pages with every item in the ledger")
+		Expect(full).To(BeNumerically("<=", st.Pages.Completed+st.Pages.Unknown), "pages with every item in the ledger")
 	})
 })
 
