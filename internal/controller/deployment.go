@@ -243,7 +243,8 @@ const (
 	// maxDerivedPodGrace caps the pod grace period derived from the page
 	// timeout: ten minutes is the longest the cluster autoscaler waits for
 	// the pods of a node it removes (--max-graceful-termination-sec), and a
-	// page cancelled then is retried elsewhere (AtLeastOnce).
+	// page cancelled then is retried elsewhere (AtLeastOnce) or reported
+	// with its outcome unknown (AtMostOnce).
 	maxDerivedPodGrace = 10 * time.Minute
 	// reasonGracePeriodTooShort is the Warning event of a template whose
 	// pod grace period is not longer than its worker's.
