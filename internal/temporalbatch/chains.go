@@ -76,6 +76,9 @@ func (o *orchestrator) askFor(p Page) int {
 		return 0
 	}
 	want := o.lookahead()
+	if o.waitingFull() {
+		want = 1
+	}
 	room := o.effective + want - o.waiting() - o.asked
 	return min(max(room, 1), want)
 }

@@ -380,3 +380,39 @@ func TestSerialChainIsChainBound(t *testing.T) {
 	require.False(t, mid.ChainBound, "%+v", mid.Occupancy)
 	require.Greater(t, mid.Occupancy.MeanInFlight, 6.0)
 }
+
+// TestWaitingPagesAreBoundedByBytes: with cursors near the size limit and a
+// lookahead that would queue hundreds of them, frontier pages are asked for
+// one successor once the waiting pages' cursors reach MaxWaitingBytes, so
+// that the queue a run carries to the next stays small.
+func TestWaitingPagesAreBoundedByBytes(t *testing.T) {
+	d := newSimDataSet(20000, 10)
+	d.duration = time.Second
+	d.cursorPad = 4000
+	in := simInput(d, 200)
+	in.Processor.Lookahead = 400
+	maxPending := int64(0)
+	env := runSim(t, d, nil, in, func(env *testsuite.TestWorkflowEnvironment) {
+		for s := 1; s < 200; s++ {
+			env.RegisterDelayedCallback(func() {
+				v, err := env.QueryWorkflow(QueryProgress)
+				require.NoError(t, err)
+				var p Progress
+				require.NoError(t, v.Get(&p))
+				maxPending = max(maxPending, p.Pages.Pending)
+			}, time.Duration(s)*time.Second/2)
+		}
+	})
+	res := succeeded(t, env)
+	requireCompleteJob(t, d, res.Progress)
+	bytes := maxPending * int64(d.cursorPad)
+	t.Logf("at most %d pages waiting, %d KiB of cursors (lookahead 400, parallelism 200)", maxPending, bytes>>10)
+	require.LessOrEqual(t, bytes, int64(MaxWaitingBytes+processor.MaxEnqueueBytes), "waiting cursors past the bound and one batch")
+	asked1 := 0
+	for _, s := range d.starts {
+		if s.Lookahead == 1 {
+			asked1++
+		}
+	}
+	require.Positive(t, asked1, "frontiers were asked for one successor while the queue was full")
+}

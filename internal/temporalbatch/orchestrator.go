@@ -54,6 +54,13 @@ const (
 	// run every failed page again on re-drive and cancelled pages too.
 	changeUnknownOutcomes                   = "unknown-outcomes"
 	versionUnknownOutcomes workflow.Version = 1
+
+	// changeBoundedWaiting bounds the cursors of the pages waiting for a
+	// slot (MaxWaitingBytes): past it frontier pages are asked for one
+	// successor and no new chain starts until the queue drains below it.
+	// Runs before it bound the waiting pages by count only.
+	changeBoundedWaiting                   = "bounded-waiting"
+	versionBoundedWaiting workflow.Version = 1
 )
 
 // BatchOrchestrator runs pipelined pagination: it keeps up to the effective
@@ -81,6 +88,7 @@ func runOrchestrator(ctx workflow.Context, in Input, rep Reporter) (Result, erro
 	o.failedPagesFail = workflow.GetVersion(ctx, changeFailedPagesFail, workflow.DefaultVersion, versionFailedPagesFail) >= versionFailedPagesFail
 	o.boundedPayloads = workflow.GetVersion(ctx, changeBoundedPayloads, workflow.DefaultVersion, versionBoundedPayloads) >= versionBoundedPayloads
 	o.unknownOutcomes = workflow.GetVersion(ctx, changeUnknownOutcomes, workflow.DefaultVersion, versionUnknownOutcomes) >= versionUnknownOutcomes
+	o.boundedWaiting = workflow.GetVersion(ctx, changeBoundedWaiting, workflow.DefaultVersion, versionBoundedWaiting) >= versionBoundedWaiting
 	if in.Redrive != "" {
 		o.redrive(RedriveRequest{ID: in.Redrive, IncludeUnknown: in.RedriveIncludeUnknown})
 	}
@@ -118,6 +126,11 @@ type orchestrator struct {
 	// failed on re-drive unless asked for, and the rest of
 	// changeUnknownOutcomes.
 	unknownOutcomes bool
+	// boundedWaiting: the waiting pages' cursors are bounded by bytes
+	// (changeBoundedWaiting); waitBytes is what they took when the loop
+	// last started pages.
+	boundedWaiting bool
+	waitBytes      int
 	// reporter gets the progress after each pass of the loop; nil: none.
 	reporter Reporter
 

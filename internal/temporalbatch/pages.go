@@ -27,6 +27,9 @@ func (o *orchestrator) startPages(ctx workflow.Context) time.Time {
 	}
 	rl := o.st.Applied.RateLimit
 	bucket := tokenBucket{tokens: &o.st.Tokens, at: &o.st.TokensAt}
+	if o.boundedWaiting {
+		o.waitBytes = waitingBytes(o.st.Pending) + waitingBytes(o.st.Frontiers)
+	}
 	for o.waiting() > 0 && len(o.inflight) < o.effective {
 		if rl != nil && rl.PagesPerSecond > 0 {
 			bucket.refill(rl.PagesPerSecond, o.now)
@@ -65,7 +68,7 @@ func (o *orchestrator) takeNext() Page {
 		if p, ok := pop(&o.st.Frontiers); ok {
 			return p
 		}
-		if unstarted && underWay < o.effective {
+		if unstarted && underWay < o.effective && !o.waitingFull() {
 			return o.startChain()
 		}
 	}
@@ -76,6 +79,23 @@ func (o *orchestrator) takeNext() Page {
 		return p
 	}
 	return o.startChain()
+}
+
+// waitingFull: the waiting pages' cursors take MaxWaitingBytes or more, so
+// that no chain starts and frontiers are asked for one successor until the
+// queue drains.
+func (o *orchestrator) waitingFull() bool {
+	return o.boundedWaiting && o.waitBytes >= MaxWaitingBytes
+}
+
+// waitingBytes is the cursors' bytes of waiting pages, as written (a JSON
+// escape can take up to six times that: MaxWaitingBytes leaves room for it).
+func waitingBytes(pages []Page) int {
+	n := 0
+	for _, p := range pages {
+		n += len(p.Cursor)
+	}
+	return n
 }
 
 func (o *orchestrator) startPage(ctx workflow.Context, p Page) {

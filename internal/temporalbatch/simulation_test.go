@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -53,6 +54,8 @@ type simDataSet struct {
 	nextCursor bool
 	// noToken: the processor predates enqueue tokens and sends none.
 	noToken bool
+	// cursorPad makes every cursor after the first this many bytes longer.
+	cursorPad int
 	// ignoreLookahead: the processor predates lookahead and enqueues one
 	// page whatever it is asked for (and also when asked for none).
 	ignoreLookahead bool
@@ -122,7 +125,14 @@ func (d *simDataSet) cursor(page int64) string {
 	if page == 0 {
 		return d.firstCursor
 	}
-	return strconv.FormatInt(page*int64(d.pageSize), 10)
+	return strconv.FormatInt(page*int64(d.pageSize), 10) + d.padding()
+}
+
+func (d *simDataSet) padding() string {
+	if d.cursorPad == 0 {
+		return ""
+	}
+	return "|" + strings.Repeat("p", d.cursorPad-1)
 }
 
 func (d *simDataSet) violate(format string, args ...any) {
@@ -251,8 +261,14 @@ func (d *simDataSet) successors(in processor.PageInput, end, limit int) []string
 		want = *in.Lookahead
 	}
 	var next []string
+	size := 0
 	for at := end; at < limit && len(next) < want; at += d.pageSize {
-		next = append(next, d.offsetCursor(at, limit))
+		c := d.offsetCursor(at, limit)
+		// As processor.Page.EnqueueNext does: the longest prefix that fits.
+		if size += len(c); size > processor.MaxEnqueueBytes {
+			break
+		}
+		next = append(next, c)
 	}
 	return next
 }
@@ -261,7 +277,7 @@ func (d *simDataSet) offsetCursor(offset, limit int) string {
 	if d.chains != nil {
 		return fmt.Sprintf("%d:%d", offset, limit)
 	}
-	return strconv.Itoa(offset)
+	return strconv.Itoa(offset) + d.padding()
 }
 
 // chainCursors are the cursors of the chains, for processor.cursors.

@@ -68,6 +68,11 @@ const (
 	MaxArgsBytes = 64 << 10
 	// MaxMessageBytes truncates failure messages kept in state.
 	MaxMessageBytes = 256
+	// MaxWaitingBytes bounds the cursors of the pages waiting for a slot:
+	// past it frontier pages are asked for one successor at a time and no
+	// new chain starts, so that the queue a run carries to the next stays
+	// small whatever the parallelism and lookahead.
+	MaxWaitingBytes = 128 << 10
 	// MaxRememberedRedrives is how many re-drive IDs a job remembers.
 	MaxRememberedRedrives = 32
 	// MaxRedriveIDBytes bounds a re-drive ID.
