@@ -8,18 +8,18 @@ import (
 
 // BatchJobSpec says which data set to process, how, and how fast.
 //
-// Only parallelism, suspend, rampUp and rateLimit may change once the job exists;
-// everything else is fixed at creation (create a new BatchJob to change it).
+// parallelism, suspend, rampUp, rateLimit, retry, failurePolicy,
+// worker.template, worker.pagesPerPod, cancellationPolicy and
+// ttlSecondsAfterFinished may change while the job runs; taskQueue and
+// processor are fixed at creation, and spec.worker cannot be added or
+// removed later (create a new BatchJob for those).
 // Defaults are written the way Go formats durations ("5m0s"), so that a typed
 // client reading and writing the object back changes nothing.
 //
 // +kubebuilder:validation:XValidation:rule="!has(self.rampUp) || self.rampUp.from <= self.parallelism || self.parallelism == 0",message="spec.rampUp.from must not exceed spec.parallelism: lower rampUp.from or raise parallelism",fieldPath=".rampUp.from"
-// +kubebuilder:validation:XValidation:rule="self.taskQueue == oldSelf.taskQueue",message="spec.taskQueue is immutable once the job started: create a new BatchJob to change it",fieldPath=".taskQueue"
-// +kubebuilder:validation:XValidation:rule="self.processor == oldSelf.processor",message="spec.processor is immutable once the job started: create a new BatchJob to change it",fieldPath=".processor"
-// +kubebuilder:validation:XValidation:rule="self.retry == oldSelf.retry",message="spec.retry is immutable once the job started: create a new BatchJob to change it",fieldPath=".retry"
-// +kubebuilder:validation:XValidation:rule="has(self.failurePolicy) == has(oldSelf.failurePolicy) && (!has(self.failurePolicy) || self.failurePolicy == oldSelf.failurePolicy)",message="spec.failurePolicy is immutable once the job started: create a new BatchJob to change it",fieldPath=".failurePolicy"
-// +kubebuilder:validation:XValidation:rule="has(self.worker) == has(oldSelf.worker) && (!has(self.worker) || self.worker == oldSelf.worker)",message="spec.worker is immutable once the job started: create a new BatchJob to change it",fieldPath=".worker"
-// +kubebuilder:validation:XValidation:rule="self.cancellationPolicy == oldSelf.cancellationPolicy",message="spec.cancellationPolicy is immutable once the job started: create a new BatchJob to change it",fieldPath=".cancellationPolicy"
+// +kubebuilder:validation:XValidation:rule="self.taskQueue == oldSelf.taskQueue",message="spec.taskQueue is immutable once the job started: the running workflow schedules every page and the failure handler on the queue it started with; create a new BatchJob to change it",fieldPath=".taskQueue"
+// +kubebuilder:validation:XValidation:rule="self.processor == oldSelf.processor",message="spec.processor is immutable once the job started: pages already enqueued carry cursors of this processor and its page size, and the running workflow keeps its delivery, timeouts and arguments; create a new BatchJob to change it",fieldPath=".processor"
+// +kubebuilder:validation:XValidation:rule="has(self.worker) == has(oldSelf.worker)",message="spec.worker cannot be added to or removed from a job once it started: its pages run on the workers it was created with (the operator's Deployment, or workers run elsewhere), and a removed Deployment would stop pages in flight; edit spec.worker.template to change the worker code, or create a new BatchJob",fieldPath=".worker"
 type BatchJobSpec struct {
 	// TaskQueue is the Temporal task queue the page processors poll; the
 	// failure handler runs on it too. The cluster's task queue policy may
@@ -58,23 +58,35 @@ type BatchJobSpec struct {
 	// +optional
 	RateLimit *RateLimitSpec `json:"rateLimit,omitempty"`
 
-	// Retry is the per-page retry policy for AtLeastOnce delivery.
+	// Retry is the per-page retry policy for AtLeastOnce delivery. It may
+	// change while the job runs: pages started after the change (stuck
+	// pages at their next retry included) run with the new policy, stuck
+	// pages wait the new stuckPageRetryInterval counted from the change, and
+	// status.observedGeneration shows when the job took it.
 	// +optional
 	// +kubebuilder:default={}
 	Retry RetrySpec `json:"retry"`
 
-	// FailurePolicy says when failed pages fail the job and who hears of failures.
+	// FailurePolicy says when failed pages fail the job and who hears of
+	// failures. It may change while the job runs: a maxFailedPages below the
+	// pages already failed ends the job at once, and a handler set or changed
+	// gets the failures from then on.
 	// +optional
 	FailurePolicy *FailurePolicySpec `json:"failurePolicy,omitempty"`
 
 	// Worker, when set, makes the operator run the page processors: a
 	// Deployment named <job>-workers, scaled to the parallelism in effect.
+	// Its template and pagesPerPod may change while the job runs (a new
+	// image, say): the Deployment rolls its pods, and a stopping worker lets
+	// its pages finish (see status.workers). It cannot be added or removed
+	// once the job exists.
 	// +optional
 	Worker *WorkerSpec `json:"worker,omitempty"`
 
 	// CancellationPolicy says what deleting the job does to its workflow:
 	// Cancel (in-flight pages are cancelled and the final progress recorded),
-	// Terminate (stopped at once), or Abandon (left running).
+	// Terminate (stopped at once), or Abandon (left running). It is read when
+	// the job is deleted, so it may change until then.
 	// +optional
 	// +kubebuilder:default=Cancel
 	CancellationPolicy CancellationPolicy `json:"cancellationPolicy,omitempty"`

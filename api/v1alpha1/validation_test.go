@@ -455,50 +455,31 @@ processor: {name: P, args: {percent: 3}}`)
 			return func(spec map[string]any) { unstructured.RemoveNestedField(spec, path...) }
 		}
 
+		// What stays fixed says why, and what to do instead.
+		const (
+			taskQueueFixed = "spec.taskQueue is immutable once the job started: the running workflow schedules every page and the failure handler on the queue it started with; create a new BatchJob to change it"
+			processorFixed = "spec.processor is immutable once the job started: pages already enqueued carry cursors of this processor and its page size, and the running workflow keeps its delivery, timeouts and arguments; create a new BatchJob to change it"
+			workerKept     = "spec.worker cannot be added to or removed from a job once it started: its pages run on the workers it was created with (the operator's Deployment, or workers run elsewhere), and a removed Deployment would stop pages in flight; edit spec.worker.template to change the worker code, or create a new BatchJob"
+		)
+
 		DescribeTable("rejects a change",
 			func(change func(map[string]any), message string) {
 				_, err := update(change)
 				Expect(err).To(beInvalidWith(message))
 				GinkgoWriter.Println(err.Error())
 			},
-			Entry("of taskQueue", set("other-queue", "taskQueue"),
-				"spec.taskQueue is immutable once the job started: create a new BatchJob to change it"),
-			Entry("of processor.name", set("Other", "processor", "name"),
-				"spec.processor is immutable once the job started: create a new BatchJob to change it"),
-			Entry("of processor.pageSize", set(int64(500), "processor", "pageSize"),
-				"spec.processor is immutable once the job started: create a new BatchJob to change it"),
-			Entry("of processor.args", set(int64(5), "processor", "args", "percent"),
-				"spec.processor is immutable once the job started: create a new BatchJob to change it"),
-			Entry("of processor.timeout", set("10m", "processor", "timeout"),
-				"spec.processor is immutable once the job started: create a new BatchJob to change it"),
-			Entry("adding processor.lookahead", set(int64(4), "processor", "lookahead"),
-				"spec.processor is immutable once the job started: create a new BatchJob to change it"),
-			Entry("adding processor.cursors", set([]any{"0:5000", "5000:10000"}, "processor", "cursors"),
-				"spec.processor is immutable once the job started: create a new BatchJob to change it"),
-			Entry("of retry.maximumAttempts", set(int64(3), "retry", "maximumAttempts"),
-				"spec.retry is immutable once the job started: create a new BatchJob to change it"),
-			Entry("of retry.nonRetryableErrorTypes", set([]any{"InvalidRecord", "Other"}, "retry", "nonRetryableErrorTypes"),
-				"spec.retry is immutable once the job started: create a new BatchJob to change it"),
-			Entry("of failurePolicy.maxFailedPages", set(int64(10), "failurePolicy", "maxFailedPages"),
-				"spec.failurePolicy is immutable once the job started: create a new BatchJob to change it"),
-			Entry("removing failurePolicy", remove("failurePolicy"),
-				"spec.failurePolicy is immutable once the job started: create a new BatchJob to change it"),
-			Entry("of worker.pagesPerPod", set(int64(3), "worker", "pagesPerPod"),
-				"spec.worker is immutable once the job started: create a new BatchJob to change it"),
-			Entry("of the worker image", func(spec map[string]any) {
-				containers, _, _ := unstructured.NestedSlice(spec, "worker", "template", "spec", "containers")
-				containers[0].(map[string]any)["image"] = "ghcr.io/temporal-batch/example-worker:v2"
-				Expect(unstructured.SetNestedSlice(spec, containers, "worker", "template", "spec", "containers")).To(Succeed())
-			}, "spec.worker is immutable once the job started: create a new BatchJob to change it"),
-			Entry("of the worker pod labels", set("other", "worker", "template", "metadata", "labels", "app"),
-				"spec.worker is immutable once the job started: create a new BatchJob to change it"),
-			Entry("removing worker", remove("worker"),
-				"spec.worker is immutable once the job started: create a new BatchJob to change it"),
-			Entry("of cancellationPolicy", set("Abandon", "cancellationPolicy"),
-				"spec.cancellationPolicy is immutable once the job started: create a new BatchJob to change it"),
+			Entry("of taskQueue", set("other-queue", "taskQueue"), taskQueueFixed),
+			Entry("of processor.name", set("Other", "processor", "name"), processorFixed),
+			Entry("of processor.pageSize", set(int64(500), "processor", "pageSize"), processorFixed),
+			Entry("of processor.args", set(int64(5), "processor", "args", "percent"), processorFixed),
+			Entry("of processor.timeout", set("10m", "processor", "timeout"), processorFixed),
+			Entry("of processor.delivery", set("AtMostOnce", "processor", "delivery"), processorFixed),
+			Entry("adding processor.lookahead", set(int64(4), "processor", "lookahead"), processorFixed),
+			Entry("adding processor.cursors", set([]any{"0:5000", "5000:10000"}, "processor", "cursors"), processorFixed),
+			Entry("removing worker", remove("worker"), workerKept),
 		)
 
-		It("rejects adding a failurePolicy or a worker later", func() {
+		It("rejects adding a worker later, and accepts adding a failurePolicy", func() {
 			job := newJob(`
 taskQueue: q
 processor: {name: P}`)
@@ -506,14 +487,33 @@ processor: {name: P}`)
 
 			got := get(job)
 			Expect(unstructured.SetNestedField(got.Object, int64(1), "spec", "failurePolicy", "maxFailedPages")).To(Succeed())
-			Expect(k8sClient.Update(ctx, got)).To(beInvalidWith(
-				"spec.failurePolicy is immutable once the job started: create a new BatchJob to change it"))
+			Expect(k8sClient.Update(ctx, got)).To(Succeed())
 
 			got = get(job)
 			worker := newJob("worker:\n  template:" + workerTemplate).Object["spec"].(map[string]any)["worker"]
 			Expect(unstructured.SetNestedField(got.Object, worker, "spec", "worker")).To(Succeed())
-			Expect(k8sClient.Update(ctx, got)).To(beInvalidWith(
-				"spec.worker is immutable once the job started: create a new BatchJob to change it"))
+			Expect(k8sClient.Update(ctx, got)).To(beInvalidWith(workerKept))
+		})
+
+		It("accepts a new worker image", func() {
+			sent, err := update(func(spec map[string]any) {
+				containers, _, _ := unstructured.NestedSlice(spec, "worker", "template", "spec", "containers")
+				containers[0].(map[string]any)["image"] = "ghcr.io/temporal-batch/example-worker:v2"
+				Expect(unstructured.SetNestedSlice(spec, containers, "worker", "template", "spec", "containers")).To(Succeed())
+			})
+			Expect(err).NotTo(HaveOccurred())
+			containers, _, _ := unstructured.NestedSlice(get(sent).Object, "spec", "worker", "template", "spec", "containers")
+			Expect(containers[0].(map[string]any)["image"]).To(Equal("ghcr.io/temporal-batch/example-worker:v2"))
+		})
+
+		It("still checks a changed policy field by field", func() {
+			_, err := update(set(int64(0), "retry", "maximumAttempts"))
+			Expect(err).To(beInvalidWith("spec.retry.maximumAttempts"))
+			_, err = update(func(spec map[string]any) {
+				set(int64(1), "failurePolicy", "maxFailedPages")(spec)
+				set(int64(2), "failurePolicy", "toleratedFailedPages")(spec)
+			})
+			Expect(err).To(beInvalidWith("spec.failurePolicy.toleratedFailedPages must not be above spec.failurePolicy.maxFailedPages"))
 		})
 
 		DescribeTable("rejects a change of lookahead or cursors set at creation",
@@ -524,8 +524,7 @@ processor: {name: P, lookahead: 4, cursors: ["0:5000", "5000:10000"]}`)
 				Expect(apply(job)).To(Succeed())
 				got := get(job)
 				change(got.Object["spec"].(map[string]any))
-				Expect(k8sClient.Update(ctx, got)).To(beInvalidWith(
-					"spec.processor is immutable once the job started: create a new BatchJob to change it"))
+				Expect(k8sClient.Update(ctx, got)).To(beInvalidWith(processorFixed))
 			},
 			Entry("raising lookahead", set(int64(8), "processor", "lookahead")),
 			Entry("removing lookahead", remove("processor", "lookahead")),
@@ -561,6 +560,18 @@ processor: {name: P, lookahead: 4, cursors: ["0:5000", "5000:10000"]}`)
 				set(int64(2), "rampUp", "from")(spec)
 				set("20", "rateLimit", "pagesPerSecond")(spec)
 			}, []string{"rampUp", "from"}, int64(2)),
+			// A running job takes new policies and new worker code.
+			Entry("of retry.maximumAttempts", set(int64(30), "retry", "maximumAttempts"), []string{"retry", "maximumAttempts"}, int64(30)),
+			Entry("of retry.stuckPageRetryInterval", set("10s", "retry", "stuckPageRetryInterval"), []string{"retry", "stuckPageRetryInterval"}, "10s"),
+			Entry("of retry.nonRetryableErrorTypes", set([]any{"InvalidRecord", "Other"}, "retry", "nonRetryableErrorTypes"),
+				[]string{"retry", "nonRetryableErrorTypes"}, []any{"InvalidRecord", "Other"}),
+			Entry("of failurePolicy.maxFailedPages", set(int64(10), "failurePolicy", "maxFailedPages"), []string{"failurePolicy", "maxFailedPages"}, int64(10)),
+			Entry("removing failurePolicy", remove("failurePolicy"), []string{"failurePolicy"}, nil),
+			Entry("of worker.pagesPerPod", set(int64(3), "worker", "pagesPerPod"), []string{"worker", "pagesPerPod"}, int64(3)),
+			Entry("of the worker pod labels", set("other", "worker", "template", "metadata", "labels", "app"),
+				[]string{"worker", "template", "metadata", "labels", "app"}, "other"),
+			// Read when the job is deleted: it may change until then.
+			Entry("of cancellationPolicy", set("Abandon", "cancellationPolicy"), []string{"cancellationPolicy"}, "Abandon"),
 		)
 	})
 

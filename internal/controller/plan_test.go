@@ -48,6 +48,17 @@ func planJobFixture(mods ...func(*batchv1alpha1.BatchJob)) *batchv1alpha1.BatchJ
 	return job
 }
 
+// withDefaultPolicies is d with the retry and failure policies of a spec
+// that leaves them to their defaults, as desiredState sends them.
+func withDefaultPolicies(d temporalbatch.DesiredState) *temporalbatch.DesiredState {
+	d.Retry = &temporalbatch.RetryPolicy{
+		InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute, MaximumAttempts: 10,
+		StuckPageRetryInterval: 5 * time.Minute,
+	}
+	d.FailurePolicy = &temporalbatch.FailurePolicy{}
+	return &d
+}
+
 func withWorkers(pagesPerPod int32) func(*batchv1alpha1.BatchJob) {
 	return func(j *batchv1alpha1.BatchJob) {
 		j.Spec.Worker = &batchv1alpha1.WorkerSpec{PagesPerPod: pagesPerPod, Template: corev1.PodTemplateSpec{
@@ -241,10 +252,34 @@ func TestPlanRunning(t *testing.T) {
 				progress: ptr(progressFixture(func(pr *temporalbatch.Progress) { pr.Generation = 2 })),
 			},
 			phase: batchv1alpha1.PhaseRunning, requeue: time.Second,
-			sendDesired: &temporalbatch.DesiredState{
+			sendDesired: withDefaultPolicies(temporalbatch.DesiredState{
 				Generation: 3, Parallelism: 20,
 				RampUp:    &temporalbatch.RampUp{From: 2, Step: 3, Every: time.Minute},
 				RateLimit: &temporalbatch.RateLimit{PagesPerSecond: 2.5},
+			}),
+			check: func(t *testing.T, p plan) {
+				require.Equal(t, int64(2), p.status.ObservedGeneration, "generation 3 is not applied yet")
+			},
+		},
+		{
+			name: "retry and failure policies edited, not yet applied: the desired state carries them",
+			obs: observation{
+				job: started(planJobFixture(withGeneration(3), func(j *batchv1alpha1.BatchJob) {
+					j.Status.ObservedGeneration = 2
+					j.Spec.Retry.MaximumAttempts = 50
+					j.Spec.Retry.StuckPageRetryInterval = &metav1.Duration{Duration: 10 * time.Second}
+					j.Spec.FailurePolicy = &batchv1alpha1.FailurePolicySpec{MaxFailedPages: ptr[int32](3), Handler: "RecordFailures"}
+				})),
+				progress: ptr(progressFixture(func(pr *temporalbatch.Progress) { pr.Generation = 2 })),
+			},
+			phase: batchv1alpha1.PhaseRunning, requeue: time.Second,
+			sendDesired: &temporalbatch.DesiredState{
+				Generation: 3, Parallelism: 10,
+				Retry: &temporalbatch.RetryPolicy{
+					InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute, MaximumAttempts: 50,
+					StuckPageRetryInterval: 10 * time.Second,
+				},
+				FailurePolicy: &temporalbatch.FailurePolicy{MaxFailedPages: ptr[int64](3), Handler: "RecordFailures", HandlerTimeout: temporalbatch.DefaultHandlerTimeout},
 			},
 			check: func(t *testing.T, p plan) {
 				require.Equal(t, int64(2), p.status.ObservedGeneration, "generation 3 is not applied yet")
@@ -259,7 +294,7 @@ func TestPlanRunning(t *testing.T) {
 				progress: ptr(progressFixture()),
 			},
 			phase: batchv1alpha1.PhaseRunning, requeue: time.Second,
-			sendDesired: &temporalbatch.DesiredState{Generation: 2, Parallelism: 10, Suspend: true},
+			sendDesired: withDefaultPolicies(temporalbatch.DesiredState{Generation: 2, Parallelism: 10, Suspend: true}),
 		},
 		{
 			name: "spec changed and applied: observedGeneration catches up, nothing sent",

@@ -31,14 +31,6 @@ func orchestratorInput(job *batchv1alpha1.BatchJob) (temporalbatch.Input, error)
 			HeartbeatTimeout: durationOr(s.Processor.HeartbeatTimeout, 30*time.Second),
 			Delivery:         temporalbatch.Delivery(orDefault(s.Processor.Delivery, batchv1alpha1.DeliveryAtLeastOnce)),
 		},
-		Retry: temporalbatch.RetryPolicy{
-			InitialInterval:        durationOr(s.Retry.InitialInterval, time.Second),
-			BackoffCoefficient:     2,
-			MaximumInterval:        durationOr(s.Retry.MaximumInterval, time.Minute),
-			MaximumAttempts:        orDefault(s.Retry.MaximumAttempts, 10),
-			NonRetryableErrorTypes: s.Retry.NonRetryableErrorTypes,
-			StuckPageRetryInterval: durationOr(s.Retry.StuckPageRetryInterval, 5*time.Minute),
-		},
 	}
 	if s.Processor.Args != nil {
 		in.Processor.Args = s.Processor.Args.Raw
@@ -50,30 +42,55 @@ func orchestratorInput(job *batchv1alpha1.BatchJob) (temporalbatch.Input, error)
 		// Unset stays 0: the orchestrator then follows the effective parallelism.
 		in.Processor.Lookahead = int(*la)
 	}
-	if s.Retry.BackoffCoefficient != "" {
-		c, err := parseDecimal("spec.retry.backoffCoefficient", s.Retry.BackoffCoefficient)
-		if err != nil {
-			return in, err
-		}
-		in.Retry.BackoffCoefficient = c
-	}
-	if fp := s.FailurePolicy; fp != nil {
-		in.FailurePolicy.Handler = fp.Handler
-		in.FailurePolicy.HandlerTimeout = durationOr(fp.HandlerTimeout, temporalbatch.DefaultHandlerTimeout)
-		if fp.MaxFailedPages != nil {
-			m := int64(*fp.MaxFailedPages)
-			in.FailurePolicy.MaxFailedPages = &m
-		}
-		if fp.ToleratedFailedPages != nil {
-			in.FailurePolicy.ToleratedFailedPages = int64(*fp.ToleratedFailedPages)
-		}
-	}
-	d, err := desiredState(job)
+	d, err := desiredSpec(job)
 	if err != nil {
 		return in, err
 	}
+	// The policies start in the input, and the first desired state leaves
+	// them unset ("the input's"): they are stored and validated once.
+	in.Retry, in.FailurePolicy = *d.Retry, *d.FailurePolicy
+	d.Retry, d.FailurePolicy = nil, nil
 	in.Desired = d
 	return in, specErrors(in.Validate())
+}
+
+// retryPolicy is spec.retry with its defaults.
+func retryPolicy(s batchv1alpha1.RetrySpec) (temporalbatch.RetryPolicy, error) {
+	r := temporalbatch.RetryPolicy{
+		InitialInterval:        durationOr(s.InitialInterval, time.Second),
+		BackoffCoefficient:     2,
+		MaximumInterval:        durationOr(s.MaximumInterval, time.Minute),
+		MaximumAttempts:        orDefault(s.MaximumAttempts, 10),
+		NonRetryableErrorTypes: s.NonRetryableErrorTypes,
+		StuckPageRetryInterval: durationOr(s.StuckPageRetryInterval, 5*time.Minute),
+	}
+	if s.BackoffCoefficient != "" {
+		c, err := parseDecimal("spec.retry.backoffCoefficient", s.BackoffCoefficient)
+		if err != nil {
+			return r, err
+		}
+		r.BackoffCoefficient = c
+	}
+	return r, nil
+}
+
+// failurePolicy is spec.failurePolicy with its defaults; unset is the zero
+// policy (no handler, the job fails for failed pages at its end).
+func failurePolicy(fp *batchv1alpha1.FailurePolicySpec) temporalbatch.FailurePolicy {
+	var out temporalbatch.FailurePolicy
+	if fp == nil {
+		return out
+	}
+	out.Handler = fp.Handler
+	out.HandlerTimeout = durationOr(fp.HandlerTimeout, temporalbatch.DefaultHandlerTimeout)
+	if fp.MaxFailedPages != nil {
+		m := int64(*fp.MaxFailedPages)
+		out.MaxFailedPages = &m
+	}
+	if fp.ToleratedFailedPages != nil {
+		out.ToleratedFailedPages = int64(*fp.ToleratedFailedPages)
+	}
+	return out
 }
 
 // inputFieldPath matches a field path in the orchestrator's validation
@@ -107,9 +124,27 @@ func specErrors(err error) error {
 }
 
 // desiredState is the mutable part of the spec, tagged with the generation.
+// It always carries the retry and failure policies, so that an edit of
+// either, or the removal of spec.failurePolicy, replaces the running ones.
 func desiredState(job *batchv1alpha1.BatchJob) (temporalbatch.DesiredState, error) {
+	d, err := desiredSpec(job)
+	if err != nil {
+		return d, err
+	}
+	return d, specErrors(d.Validate())
+}
+
+// desiredSpec is desiredState before the orchestrator's validation: only
+// values that cannot be read at all are errors.
+func desiredSpec(job *batchv1alpha1.BatchJob) (temporalbatch.DesiredState, error) {
 	s := job.Spec
 	d := temporalbatch.DesiredState{Generation: job.Generation, Parallelism: int(parallelism(job)), Suspend: s.Suspend}
+	retry, err := retryPolicy(s.Retry)
+	if err != nil {
+		return d, err
+	}
+	fp := failurePolicy(s.FailurePolicy)
+	d.Retry, d.FailurePolicy = &retry, &fp
 	if r := s.RampUp; r != nil {
 		d.RampUp = &temporalbatch.RampUp{From: int(r.From), Step: int(max(r.Step, 1)), Every: r.Every.Duration}
 	}
@@ -120,7 +155,7 @@ func desiredState(job *batchv1alpha1.BatchJob) (temporalbatch.DesiredState, erro
 		}
 		d.RateLimit = &temporalbatch.RateLimit{PagesPerSecond: pps}
 	}
-	return d, specErrors(d.Validate())
+	return d, nil
 }
 
 // The CRD schema defaults every field below; these fallbacks only matter for

@@ -197,7 +197,9 @@ func TestOrchestratorInput(t *testing.T) {
 
 			d, err := desiredState(tc.job)
 			require.NoError(t, err)
-			require.Equal(t, tc.want.Desired, d, "desiredState is the input's initial desired state")
+			want := tc.want.Desired
+			want.Retry, want.FailurePolicy = &tc.want.Retry, &tc.want.FailurePolicy
+			require.Equal(t, want, d, "desiredState is the input's initial desired state, with the input's policies: an edit of either reaches the running job")
 		})
 	}
 }
@@ -214,17 +216,17 @@ func TestOrchestratorInputErrors(t *testing.T) {
 		{
 			name:  "backoffCoefficient not a decimal",
 			mod:   func(j *batchv1alpha1.BatchJob) { j.Spec.Retry.BackoffCoefficient = "two" },
-			field: "spec.retry.backoffCoefficient", value: `"two"`,
+			field: "spec.retry.backoffCoefficient", value: `"two"`, desired: true,
 		},
 		{
 			name:  "backoffCoefficient NaN",
 			mod:   func(j *batchv1alpha1.BatchJob) { j.Spec.Retry.BackoffCoefficient = "NaN" },
-			field: "spec.retry.backoffCoefficient", value: `"NaN"`,
+			field: "spec.retry.backoffCoefficient", value: `"NaN"`, desired: true,
 		},
 		{
 			name:  "backoffCoefficient below 1",
 			mod:   func(j *batchv1alpha1.BatchJob) { j.Spec.Retry.BackoffCoefficient = "0.5" },
-			field: "backoffCoefficient", value: "0.5",
+			field: "backoffCoefficient", value: "0.5", desired: true,
 		},
 		{
 			name: "pagesPerSecond not a decimal",
@@ -262,7 +264,8 @@ func TestOrchestratorInputErrors(t *testing.T) {
 			mod: func(j *batchv1alpha1.BatchJob) {
 				j.Spec.FailurePolicy = &batchv1alpha1.FailurePolicySpec{MaxFailedPages: ptr[int32](1), ToleratedFailedPages: ptr[int32](2)}
 			},
-			field: "spec.failurePolicy.toleratedFailedPages (2) is above spec.failurePolicy.maxFailedPages (1)",
+			field:   "spec.failurePolicy.toleratedFailedPages (2) is above spec.failurePolicy.maxFailedPages (1)",
+			desired: true,
 		},
 		{
 			name: "processor.args over 64 KiB",
@@ -323,7 +326,7 @@ func TestOrchestratorInputErrors(t *testing.T) {
 				require.Error(t, err)
 				require.Contains(t, err.Error(), tc.field)
 			} else {
-				require.NoError(t, err, "only the immutable part is wrong")
+				require.NoError(t, err, "only the part fixed at creation is wrong")
 			}
 		})
 	}
