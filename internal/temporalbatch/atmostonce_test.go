@@ -3,6 +3,7 @@ package temporalbatch
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -224,4 +225,26 @@ func TestJSONStringBytesMatchesEncodingJSON(t *testing.T) {
 		require.GreaterOrEqual(t, got, len(raw)-2, "%q", s)
 		require.LessOrEqual(t, got, len(raw)-2+4*strings.Count(s, "\b")+4*strings.Count(s, "\f"), "%q", s)
 	}
+}
+
+// The message of a job stopped by maxFailedPages counts the pages cancelled
+// in flight after it stopped, and says how to run them again.
+func TestMaxFailedPagesMessageCountsThePagesCancelledAfterIt(t *testing.T) {
+	d := newSimDataSet(100, 10)
+	d.pageDuration = func(page int64) time.Duration {
+		if page == 3 {
+			return 0
+		}
+		return 10 * time.Second
+	}
+	d.afterEnqueue = failCalls(3, 1, temporal.NewApplicationError("connection reset", "Flaky"))
+	in := atMostOnceInput(d, 3)
+	in.FailurePolicy.MaxFailedPages = new(int64(0))
+	env := runSim(t, d, nil, in, nil)
+	appErr, res := failedWith(t, env, ReasonPagesFailed)
+	p := res.Progress
+	require.Greater(t, p.Pages.Failed, int64(1), "page 3 and the pages cancelled in flight")
+	require.Contains(t, appErr.Error(), fmt.Sprintf("%d pages failed for good, more than failurePolicy.maxFailedPages (0)", p.Pages.Failed))
+	require.Contains(t, appErr.Error(), "--include-unknown")
+	requireNoItemTwice(t, d)
 }

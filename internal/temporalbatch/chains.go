@@ -215,6 +215,32 @@ func (o *orchestrator) pagesFailedMessage(failed int64) string {
 		o.st.Counters.PagesCompleted, o.st.Counters.ItemsProcessed, o.st.Counters.ItemsFailed, name, ns, o.unknownHint())
 }
 
+// checkMaxFailed ends the job once more pages failed for good than
+// failurePolicy.maxFailedPages allows.
+func (o *orchestrator) checkMaxFailed() {
+	if m := o.failurePolicy().MaxFailedPages; m != nil && o.endState == "" && o.failedCount() > *m {
+		o.end(StateFailed, ReasonPagesFailed, o.maxFailedMessage())
+		o.endedForMaxFailed = true
+	}
+}
+
+// maxFailedMessage says that the job stopped for its failed pages, which,
+// and how to run them again. The pages in flight when it stopped fail or
+// complete after it, so the job's last message is written again once they
+// did.
+func (o *orchestrator) maxFailedMessage() string {
+	job := o.in.Job
+	max := int64(0)
+	if m := o.failurePolicy().MaxFailedPages; m != nil {
+		max = *m
+	}
+	failed := o.failedCount()
+	return fmt.Sprintf("%d pages failed for good, more than failurePolicy.maxFailedPages (%d): %s; the job stopped without running the rest (%d pages, %d items processed); "+
+		"fix the cause, then re-drive with 'kubectl batch redrive %s -n %s' or a new value of the annotation batch.temporalbatch.io/redrive%s",
+		failed, max, o.failedPagesList(), o.st.Counters.PagesCompleted, o.st.Counters.ItemsProcessed,
+		orDefault(job.Name, "<job>"), orDefault(job.Namespace, "<namespace>"), o.unknownHint())
+}
+
 // unknownHint tells how to re-drive the failed pages whose outcome is
 // unknown, when there are any.
 func (o *orchestrator) unknownHint() string {

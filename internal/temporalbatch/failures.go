@@ -93,10 +93,7 @@ func (o *orchestrator) park(p Page, state PageState, unknown bool, errType, msg 
 	o.record(Failure{Page: p.Number, Cursor: p.Cursor, Type: errType, Message: msg, Time: now}, !counted)
 	o.logger.Warn("Page failed", "Page", p.Number, "State", state, "Type", errType, "Error", msg)
 
-	failed := o.failedCount()
-	if max := o.failurePolicy().MaxFailedPages; max != nil && failed > *max {
-		o.end(StateFailed, ReasonPagesFailed, fmt.Sprintf("%d pages failed for good, more than failurePolicy.maxFailedPages (%d); fix the cause and re-drive", failed, *max))
-	}
+	o.checkMaxFailed()
 	if len(o.st.Parked) > MaxTrackedPages {
 		o.end(StateFailed, ReasonTooManyFailedPages, fmt.Sprintf("%d pages failed or are stuck, more than the %d the orchestrator tracks for re-drive; fix the cause and re-drive", len(o.st.Parked), MaxTrackedPages))
 	}

@@ -162,6 +162,9 @@ type orchestrator struct {
 	endReason  string
 	endMessage string
 	endTime    *time.Time
+	// endedForMaxFailed: the job ended for failurePolicy.maxFailedPages;
+	// its message is written again once the pages in flight finished.
+	endedForMaxFailed bool
 
 	pagesCtx    workflow.Context
 	cancelPages workflow.CancelFunc
@@ -345,6 +348,9 @@ func (o *orchestrator) finish(ctx workflow.Context) (Result, error) {
 	}
 	now := workflow.Now(ctx)
 	o.now, o.endTime = now, &now
+	if o.endedForMaxFailed {
+		o.endMessage = o.maxFailedMessage()
+	}
 	res := o.result()
 	o.report(ctx)
 	o.logger.Info("Batch job finished", "State", o.endState, "Reason", o.endReason, "Message", o.endMessage)

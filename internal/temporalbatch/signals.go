@@ -190,11 +190,7 @@ func (o *orchestrator) applyDesired(d DesiredState) {
 		o.st.StuckRetryAt = nil
 		o.logger.Info("Applied retry policy", "Generation", d.Generation, "MaximumAttempts", o.retry().MaximumAttempts, "StuckPageRetryInterval", o.retry().StuckPageRetryInterval)
 	}
-	if m := o.failurePolicy().MaxFailedPages; m != nil && o.endState == "" {
-		if failed := o.failedCount(); failed > *m {
-			o.end(StateFailed, ReasonPagesFailed, fmt.Sprintf("%d pages failed for good, more than failurePolicy.maxFailedPages (%d); fix the cause and re-drive", failed, *m))
-		}
-	}
+	o.checkMaxFailed()
 	o.dirty = true
 }
 

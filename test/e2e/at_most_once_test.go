@@ -142,6 +142,7 @@ var _ = Describe("At-most-once delivery", func() {
 		failed := waitFailed(job, 3*time.Minute)
 		c := metaCondition(failed, batchv1alpha1.ConditionFailed)
 		Expect(c.Reason).To(Equal(batchv1alpha1.ReasonPagesFailed))
+		Expect(c.Message).To(ContainSubstring("--include-unknown"), "the message says how to re-drive the pages whose outcome is unknown")
 		Expect(conditionTrue(failed, batchv1alpha1.ConditionComplete)).To(BeFalse())
 		// The first killed page whose heartbeat times out fails the job;
 		// the pages still in flight then are cancelled. Under AtMostOnce
