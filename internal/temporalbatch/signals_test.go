@@ -3,6 +3,8 @@ package temporalbatch
 import (
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -220,4 +222,20 @@ func TestPageInputCarriesTheJob(t *testing.T) {
 	require.Equal(t, processor.PageRef{Number: 0, Cursor: "0", Size: 10}, got[0].Page)
 	require.JSONEq(t, `{"percent":3}`, string(got[0].Args))
 	require.Equal(t, processor.PageRef{Number: 1, Cursor: "10", Size: 10}, got[1].Page)
+}
+
+// The orchestrator reads the EnqueuePage bodies of the contract's golden
+// fixtures (testdata/contract) as the page that sent them and its cursors.
+func TestEnqueueFixturesParse(t *testing.T) {
+	for file, want := range map[string][]string{
+		"enqueue-single.json": {"sku-00800"},
+		"enqueue-batch.json":  {"sku-00800", "sku-00900", "sku-01000", "sku-01100"},
+	} {
+		raw, err := os.ReadFile(filepath.Join("..", "..", "testdata", "contract", file))
+		require.NoError(t, err)
+		sender, cursors, err := parseEnqueue(raw)
+		require.NoError(t, err, file)
+		require.Equal(t, int64(7), sender, file)
+		require.Equal(t, want, cursors, file)
+	}
 }

@@ -27,5 +27,8 @@
 //	}
 //
 // The wire types in contract.go are the contract every Temporal SDK can
-// implement; this package hides them behind [Func], [Page] and [Result].
+// implement; docs/processor-contract.md in the repository describes it in
+// full for authors of workers in other languages, and testdata/contract has
+// a golden JSON fixture of each message. This package hides the types
+// behind [Func], [Page] and [Result].
 package processor
