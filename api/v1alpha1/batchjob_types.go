@@ -529,10 +529,28 @@ type FailureRecord struct {
 	Time *metav1.Time `json:"time,omitempty"`
 }
 
-// WorkerStatus reports the worker Deployment.
+// WorkerStatus reports the worker Deployment and the rollout of a new
+// worker template.
 type WorkerStatus struct {
-	Replicas      int32 `json:"replicas"`
+	// Replicas is the worker pods that run, of any template (pods that stop
+	// and let their pages finish are not counted).
+	Replicas int32 `json:"replicas"`
+	// ReadyReplicas is the worker pods that are ready.
 	ReadyReplicas int32 `json:"readyReplicas"`
+	// UpdatedReplicas is the worker pods that run the Deployment's latest
+	// template; fewer than replicas while a new template rolls out.
+	// +optional
+	UpdatedReplicas int32 `json:"updatedReplicas,omitempty"`
+	// TemplateGeneration is the latest job generation whose worker template
+	// every worker pod runs: it becomes metadata.generation once the
+	// Deployment carries the template of the current spec, its controller
+	// observed it, and no pod of an older template is left (updatedReplicas
+	// equals replicas; a pod not ready yet runs the new template too). Equal
+	// to metadata.generation, an edit of spec.worker has rolled out; while a
+	// rollout runs, the Progressing condition has the reason
+	// WorkersRollingOut.
+	// +optional
+	TemplateGeneration int64 `json:"templateGeneration,omitempty"`
 }
 
 // BatchJob runs a page processor over a whole data set on Temporal, in

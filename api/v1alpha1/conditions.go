@@ -54,6 +54,11 @@ const (
 	// were in flight: the chains, not the parallelism, set the pace. Raise
 	// spec.processor.lookahead or split the data with spec.processor.cursors.
 	ReasonChainBound = "ChainBound"
+	// ReasonWorkersRollingOut: pages run while the worker Deployment
+	// replaces pods of an older spec.worker template with the current one;
+	// stopping workers let their pages finish. status.workers shows how far
+	// it got.
+	ReasonWorkersRollingOut = "WorkersRollingOut"
 	// ReasonSuspended: spec.suspend is true.
 	ReasonSuspended = "Suspended"
 	// ReasonResumed: spec.suspend is false.
@@ -95,6 +100,13 @@ const (
 	// AtMostOnce pages that may have processed some of their items
 	// (status.pages.unknown). Check them first.
 	AnnotationRedriveIncludeUnknown = "batch.temporalbatch.io/redrive-include-unknown"
+	// AnnotationRedriveAfterRollout, "true" when the re-drive is asked
+	// for, holds the re-drive until every worker pod runs the worker
+	// template of the job's current generation
+	// (status.workers.templateGeneration equals metadata.generation), so
+	// that the failed pages run again on fixed worker code deployed with
+	// the same edit or just before. Without spec.worker it holds nothing.
+	AnnotationRedriveAfterRollout = "batch.temporalbatch.io/redrive-after-rollout"
 	// Finalizer applies spec.cancellationPolicy before the job goes away.
 	Finalizer = "batch.temporalbatch.io/workflow"
 )

@@ -110,7 +110,7 @@ func (r *BatchJobReconciler) observe(ctx context.Context, job *batchv1alpha1.Bat
 		err := r.Get(ctx, types.NamespacedName{Namespace: job.Namespace, Name: workersName(job)}, &d)
 		switch {
 		case err == nil:
-			obs.workers = &batchv1alpha1.WorkerStatus{Replicas: d.Status.Replicas, ReadyReplicas: d.Status.ReadyReplicas}
+			obs.workers = observeWorkers(job, r.Connection, &d)
 		case !apierrors.IsNotFound(err):
 			return obs, err
 		}

@@ -13,11 +13,13 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
@@ -116,9 +118,25 @@ func workerDeployment(job *batchv1alpha1.BatchJob, conn Connection) (*appsv1.Dep
 		Spec: appsv1.DeploymentSpec{
 			Selector: &metav1.LabelSelector{MatchLabels: selector},
 			Template: tmpl,
+			Strategy: workerStrategy(),
 		},
 	}
 	return d, hash
+}
+
+// workerStrategy rolls a new worker template out without losing capacity:
+// maxUnavailable 0 starts each new pod, and waits for it to be available,
+// before an old one is asked to stop. A stopping worker no longer polls but
+// holds its pages in flight until they finish (its grace period), so with
+// pods stopped first the job would run below its parallelism for as long as
+// a page may take. maxSurge 25% (at least one pod) bounds the extra pods,
+// and the quota they need, while keeping the rollout going.
+func workerStrategy() appsv1.DeploymentStrategy {
+	unavailable, surge := intstr.FromInt32(0), intstr.FromString("25%")
+	return appsv1.DeploymentStrategy{
+		Type:          appsv1.RollingUpdateDeploymentStrategyType,
+		RollingUpdate: &appsv1.RollingUpdateDeployment{MaxUnavailable: &unavailable, MaxSurge: &surge},
+	}
 }
 
 // injectedEnv is the environment every worker container gets; it wins over
@@ -351,6 +369,7 @@ func (r *BatchJobReconciler) ensureWorkers(ctx context.Context, job *batchv1alph
 	case apierrors.IsNotFound(err):
 		desired.Spec.Replicas = &replicas
 		desired.Spec.Template.Annotations = withAnnotation(desired.Spec.Template.Annotations, annotationPodSpec, hash)
+		desired.Annotations = withAnnotation(desired.Annotations, annotationTemplateGeneration, strconv.FormatInt(job.Generation, 10))
 		if err := controllerutil.SetControllerReference(job, desired, r.Scheme); err != nil {
 			return nil, err
 		}
@@ -379,6 +398,13 @@ func (r *BatchJobReconciler) ensureWorkers(ctx context.Context, job *batchv1alph
 	if templateChanged {
 		cur.Spec.Template = desired.Spec.Template
 		cur.Spec.Template.Annotations = withAnnotation(cur.Spec.Template.Annotations, annotationPodSpec, hash)
+		cur.Annotations = withAnnotation(cur.Annotations, annotationTemplateGeneration, strconv.FormatInt(job.Generation, 10))
+		changed = true
+	}
+	if !equality.Semantic.DeepEqual(cur.Spec.Strategy, desired.Spec.Strategy) {
+		// Deployments written before the strategy was set roll with the
+		// default, which stops pods before their replacements are up.
+		cur.Spec.Strategy = desired.Spec.Strategy
 		changed = true
 	}
 	if changed {

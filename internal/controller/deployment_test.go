@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	batchv1alpha1 "github.com/temporal-batch/temporal-batch/api/v1alpha1"
@@ -85,6 +86,18 @@ func TestWorkerDeployment(t *testing.T) {
 				require.Equal(t, "inflate-prices", d.Spec.Template.Labels[labelJobName])
 				require.Equal(t, "true", d.Spec.Template.Annotations["prometheus.io/scrape"])
 				require.Nil(t, d.Spec.Replicas, "replicas are the plan's to set")
+			},
+		},
+		{
+			// A rollout keeps a poller for every slot: the new pod is up
+			// before an old one stops and holds its pages to the end.
+			name: "rolls out new pods before old ones stop",
+			job:  workerJob(),
+			conn: workerConn,
+			check: func(t *testing.T, d *appsv1.Deployment) {
+				require.Equal(t, appsv1.RollingUpdateDeploymentStrategyType, d.Spec.Strategy.Type)
+				require.Equal(t, intstr.FromInt32(0), *d.Spec.Strategy.RollingUpdate.MaxUnavailable)
+				require.Equal(t, intstr.FromString("25%"), *d.Spec.Strategy.RollingUpdate.MaxSurge)
 			},
 		},
 		{

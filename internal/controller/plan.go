@@ -36,8 +36,8 @@ type observation struct {
 	input       temporalbatch.Input
 	invalidSpec error
 
-	// workers is the worker Deployment's status, when it exists.
-	workers *batchv1alpha1.WorkerStatus
+	// workers is what was read of the worker Deployment, when it exists.
+	workers *workerObservation
 
 	// jitter, in [-1, 1), spreads this pass's poll interval by up to
 	// pollJitter either way; 0 keeps it exact.
@@ -114,6 +114,7 @@ func planJob(obs observation, iv Intervals) plan {
 	p := plan{redrive: redriveToAsk(obs)}
 	p.redriveUnknown = p.redrive != "" && obs.job.Annotations[batchv1alpha1.AnnotationRedriveIncludeUnknown] == "true"
 	planPhase(&p, &st, obs, iv)
+	planHeldRedrive(&p, &st, obs, iv)
 	planRequeue(&p, obs)
 	planTemporalTrouble(&p, &st, obs)
 	planWorkers(&p, &st, obs)
@@ -133,10 +134,38 @@ func planJob(obs observation, iv Intervals) plan {
 func redriveToAsk(obs observation) string {
 	job := obs.job
 	asked := job.Annotations[batchv1alpha1.AnnotationRedrive]
-	if asked == "" || asked == job.Status.LastRedrive || job.Status.Workflow == nil || obs.temporalReason != "" || obs.invalidSpec != nil {
+	if asked == "" || asked == job.Status.LastRedrive || job.Status.Workflow == nil || obs.temporalReason != "" || obs.invalidSpec != nil || redriveWaitsForRollout(obs) {
 		return ""
 	}
 	return asked
+}
+
+// redriveWaitsForRollout: the re-drive is asked for after the worker
+// rollout (AnnotationRedriveAfterRollout), and not every worker pod runs
+// the template of the job's current generation yet.
+func redriveWaitsForRollout(obs observation) bool {
+	return obs.job.Annotations[batchv1alpha1.AnnotationRedriveAfterRollout] == "true" && !workersRolledOut(obs)
+}
+
+// planHeldRedrive looks again soon while a new re-drive waits for the
+// worker rollout, and says so on Progressing: the Deployment's progress
+// triggers passes too, but a missed one must not hold the re-drive.
+func planHeldRedrive(p *plan, st *batchv1alpha1.BatchJobStatus, obs observation, iv Intervals) {
+	job := obs.job
+	asked := job.Annotations[batchv1alpha1.AnnotationRedrive]
+	if asked == "" || asked == job.Status.LastRedrive || job.Status.Workflow == nil || !redriveWaitsForRollout(obs) {
+		return
+	}
+	p.requeueAfter = iv.Running
+	c := meta.FindStatusCondition(st.Conditions, batchv1alpha1.ConditionProgressing)
+	if c == nil {
+		return
+	}
+	msg := fmt.Sprintf("re-drive %q waits for the worker rollout: status.workers.templateGeneration is %d, not %d yet", asked, workerStatus(obs).TemplateGeneration, job.Generation)
+	if c.Message != "" {
+		msg = c.Message + "; " + msg
+	}
+	setCondition(st, job.Generation, c.Type, c.Status, c.Reason, msg)
 }
 
 // planPhase sets the phase and conditions from what was read of the
@@ -322,10 +351,7 @@ func planWorkers(p *plan, st *batchv1alpha1.BatchJobStatus, obs observation) {
 	}
 	r := workerReplicas(obs.job, *st, obs.progress)
 	p.replicas = &r
-	st.Workers = obs.workers
-	if st.Workers == nil {
-		st.Workers = &batchv1alpha1.WorkerStatus{}
-	}
+	st.Workers = workerStatus(obs)
 }
 
 // planTTL deletes a finished job once ttlSecondsAfterFinished passed, or
@@ -584,6 +610,10 @@ func setProgressConditions(st *batchv1alpha1.BatchJobStatus, obs observation, iv
 		case stalled(pr, obs.now, iv.Stall):
 			status, reason = metav1.ConditionFalse, batchv1alpha1.ReasonStalled
 			summary = fmt.Sprintf("no page completed for %s: %s", iv.Stall, summary)
+		case workersRollingOut(obs):
+			// Ahead of ChainBound and RampingUp: the rollout explains a
+			// dip in throughput while it lasts.
+			reason, summary = batchv1alpha1.ReasonWorkersRollingOut, rolloutMessage(obs)+"; "+summary
 		case pr.ChainBound:
 			// Ahead of RampingUp: more parallelism would not help, and the
 			// message says what would.

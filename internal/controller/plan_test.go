@@ -759,10 +759,10 @@ func TestPlanWorkers(t *testing.T) {
 			obs: observation{job: started(planJobFixture(withWorkers(4))), progress: ptr(progressFixture(func(pr *temporalbatch.Progress) {
 				pr.Parallelism = temporalbatch.ParallelismStatus{Desired: 9, Effective: 9, MaxAchieved: 9}
 				pr.Pages.InFlight = 9
-			})), workers: &batchv1alpha1.WorkerStatus{Replicas: 3, ReadyReplicas: 2}},
+			})), workers: &workerObservation{replicas: 3, ready: 2, updated: 3, currentTemplate: true}},
 			phase: batchv1alpha1.PhaseRunning, requeue: 5 * time.Second, replicas: ptr[int32](3),
 			check: func(t *testing.T, p plan) {
-				require.Equal(t, &batchv1alpha1.WorkerStatus{Replicas: 3, ReadyReplicas: 2}, p.status.Workers)
+				require.Equal(t, &batchv1alpha1.WorkerStatus{Replicas: 3, ReadyReplicas: 2, UpdatedReplicas: 3}, p.status.Workers)
 			},
 		},
 	})
