@@ -93,7 +93,7 @@ func describe(out io.Writer, job *batchv1alpha1.BatchJob, now time.Time) error {
 		field("Chain-bound", "the chains set the pace, not the parallelism: %s", chainBoundFix)
 	}
 	if st.Workers != nil {
-		field("Workers", "%d ready of %d", st.Workers.ReadyReplicas, st.Workers.Replicas)
+		field("Workers", "%s", workersText(job))
 	}
 	if st.Workflow != nil {
 		wf := st.Workflow.ID
@@ -160,13 +160,17 @@ func parallelismText(job *batchv1alpha1.BatchJob, p progress) string {
 func redriveText(job *batchv1alpha1.BatchJob) string {
 	asked := job.Annotations[batchv1alpha1.AnnotationRedrive]
 	done := job.Status.LastRedrive
+	waiting := "not acted on yet"
+	if redriveWaits(job) {
+		waiting = fmt.Sprintf("waits for the worker rollout to reach generation %d", job.Generation)
+	}
 	switch {
 	case asked == "" || asked == done:
 		return done
 	case done == "":
-		return asked + " (requested, not acted on yet)"
+		return asked + " (requested, " + waiting + ")"
 	default:
-		return fmt.Sprintf("%s (requested, not acted on yet; the last one acted on was %s)", asked, done)
+		return fmt.Sprintf("%s (requested, %s; the last one acted on was %s)", asked, waiting, done)
 	}
 }
 

@@ -113,7 +113,7 @@ the worker Deployment to match. 0 holds new pages back like pause.`, minParallel
 }
 
 func newRedriveCommand(e *env) *cobra.Command {
-	var includeUnknown bool
+	var includeUnknown, afterRollout bool
 	cmd := &cobra.Command{
 		Use:   "redrive NAME",
 		Short: "Run a job's failed pages again with a fresh retry budget",
@@ -126,9 +126,20 @@ Under AtMostOnce delivery a page that failed after it may have processed some
 of its items (cancelled in flight, timed out, killed) has an unknown outcome
 (status.pages.unknown): a re-drive leaves it failed, since running it again
 could process items twice. Check what those pages did, then re-drive with
---include-unknown, which also sets %s to "true".`, batchv1alpha1.AnnotationRedrive, batchv1alpha1.AnnotationRedriveIncludeUnknown),
+--include-unknown, which also sets %s to "true".
+
+To run the failed pages on fixed worker code, edit spec.worker.template (a new
+image, say) and re-drive with --after-rollout, which also sets %s
+to "true": the operator holds the re-drive until every worker pod runs the
+template of the job's current generation (status.workers.templateGeneration),
+then sends it. Stuck pages need no re-drive: they run on the new pods at their
+next retry.`, batchv1alpha1.AnnotationRedrive, batchv1alpha1.AnnotationRedriveIncludeUnknown, batchv1alpha1.AnnotationRedriveAfterRollout),
 		Example: `  kubectl batch redrive inflate-prices -n shop
-  kubectl batch redrive send-invoices -n billing --include-unknown`,
+  kubectl batch redrive send-invoices -n billing --include-unknown
+  # deploy the fixed worker image, then re-drive once every worker runs it
+  kubectl patch batchjob inflate-prices -n shop --type json \
+    -p '[{"op":"replace","path":"/spec/worker/template/spec/containers/0/image","value":"ghcr.io/acme/pricer:v1.2.1"}]'
+  kubectl batch redrive inflate-prices -n shop --after-rollout`,
 		Args:              nameArg,
 		ValidArgsFunction: e.completeJobNames,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -142,22 +153,34 @@ could process items twice. Check what those pages did, then re-drive with
 			if phaseOf(job) == batchv1alpha1.PhaseSucceeded && job.Status.Pages.Failed == 0 {
 				return fmt.Errorf("batchjob %s succeeded with no failed pages: there is nothing to re-drive", jobKey(job))
 			}
+			if afterRollout && job.Spec.Worker == nil {
+				return fmt.Errorf("batchjob %s has no spec.worker: its workers run outside the operator, which cannot tell when they run new code; re-drive without --after-rollout once they do", jobKey(job))
+			}
 			value := time.Now().UTC().Format(redriveTimeFormat)
 			// Both annotations in one patch: the operator reads them together.
 			annotations := map[string]any{batchv1alpha1.AnnotationRedrive: value, batchv1alpha1.AnnotationRedriveIncludeUnknown: nil}
 			if includeUnknown {
 				annotations[batchv1alpha1.AnnotationRedriveIncludeUnknown] = "true"
 			}
+			annotations[batchv1alpha1.AnnotationRedriveAfterRollout] = nil
+			if afterRollout {
+				annotations[batchv1alpha1.AnnotationRedriveAfterRollout] = "true"
+			}
 			patch := map[string]any{"metadata": map[string]any{"annotations": annotations}}
 			if err := e.patch(cmd.Context(), job, patch); err != nil {
 				return err
 			}
+			scope := redriveScope(job, includeUnknown)
+			if afterRollout {
+				scope += fmt.Sprintf(", once every worker pod runs the template of generation %d", job.Generation)
+			}
 			fmt.Fprintf(e.streams().Out, "batchjob %s re-drive requested (%s=%s): %s\n",
-				jobKey(job), batchv1alpha1.AnnotationRedrive, value, redriveScope(job, includeUnknown))
+				jobKey(job), batchv1alpha1.AnnotationRedrive, value, scope)
 			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&includeUnknown, "include-unknown", false, "Run the failed pages whose outcome is unknown (AtMostOnce pages that may have processed some of their items) again too.")
+	cmd.Flags().BoolVar(&afterRollout, "after-rollout", false, "Hold the re-drive until every worker pod runs the spec.worker template of the job's current generation: deploy the fix, then re-drive.")
 	return cmd
 }
 

@@ -318,6 +318,12 @@ func blockLines(job *batchv1alpha1.BatchJob, now time.Time) []string {
 	if chainBound(job) {
 		lines = append(lines, "chain-bound: the chains set the pace, not the parallelism: "+chainBoundFix)
 	}
+	if st.Workers != nil {
+		lines = append(lines, "workers: "+workersText(job))
+	}
+	if redriveWaits(job) {
+		lines = append(lines, "re-drive: "+redriveText(job))
+	}
 	if f := st.Failures; f != nil && len(f.ByType) > 0 {
 		lines = append(lines, "failures: "+byTypeText(f.ByType))
 		if len(f.Recent) > 0 {
@@ -396,6 +402,12 @@ func plainLine(job *batchv1alpha1.BatchJob) string {
 	}
 	if chainBound(job) {
 		s += " | chain-bound: " + chainBoundFix
+	}
+	if rollingOut(job) {
+		s += " | workers " + workersText(job)
+	}
+	if redriveWaits(job) {
+		s += " | re-drive waits for the worker rollout"
 	}
 	if d, ok := p.ETA(); ok {
 		s += " | ETA " + roundDuration(d)
