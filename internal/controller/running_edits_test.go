@@ -152,4 +152,3 @@ var _ = Describe("Edits of a running job", func() {
 		Expect(st.LastRedrive).To(BeEmpty())
 	})
 })
-
