@@ -53,6 +53,9 @@ type plan struct {
 	// redriveUnknown: the re-drive runs the failed pages whose outcome is
 	// unknown too (AnnotationRedriveIncludeUnknown).
 	redriveUnknown bool
+	// redriveHeld: a new re-drive waits for the worker rollout
+	// (AnnotationRedriveAfterRollout).
+	redriveHeld bool
 	// temporalTrouble: Temporal could not be reached or used this pass,
 	// and Ready already says why.
 	temporalTrouble bool
@@ -156,6 +159,7 @@ func planHeldRedrive(p *plan, st *batchv1alpha1.BatchJobStatus, obs observation,
 	if asked == "" || asked == job.Status.LastRedrive || job.Status.Workflow == nil || !redriveWaitsForRollout(obs) {
 		return
 	}
+	p.redriveHeld = true
 	p.requeueAfter = iv.Running
 	c := meta.FindStatusCondition(st.Conditions, batchv1alpha1.ConditionProgressing)
 	if c == nil {
@@ -355,10 +359,11 @@ func planWorkers(p *plan, st *batchv1alpha1.BatchJobStatus, obs observation) {
 }
 
 // planTTL deletes a finished job once ttlSecondsAfterFinished passed, or
-// looks again when it will have. A re-drive keeps the job.
+// looks again when it will have. A re-drive keeps the job, also one that
+// waits for the worker rollout.
 func planTTL(p *plan, st batchv1alpha1.BatchJobStatus, obs observation) {
 	ttl := obs.job.Spec.TTLSecondsAfterFinished
-	if ttl == nil || !finished(st.Phase) || st.CompletionTime == nil || p.redrive != "" {
+	if ttl == nil || !finished(st.Phase) || st.CompletionTime == nil || p.redrive != "" || p.redriveHeld {
 		return
 	}
 	left := st.CompletionTime.Add(time.Duration(*ttl) * time.Second).Sub(obs.now)

@@ -173,6 +173,14 @@ func TestPlanRedriveAfterRollout(t *testing.T) {
 			},
 		},
 		{
+			name: "a held re-drive keeps a failed job whose TTL passed",
+			obs: observation{
+				job:      ranTemplate(reported(planJobFixture(withWorkers(2), withGeneration(6), withRedriveAfterRollout("r1"), withTTL(60)), failed), 5),
+				progress: ptr(failed), workers: &workerObservation{templateGeneration: 5, rolledOut: true},
+			},
+			phase: batchv1alpha1.PhaseFailed, requeue: 5 * time.Second, replicas: ptr[int32](0), redrive: "", deleteJob: false,
+		},
+		{
 			name:  "a failed job's workers, scaled to 0, take the new template at once: sent",
 			obs:   observation{job: failedJob, progress: ptr(failed), workers: &workerObservation{templateGeneration: 6, currentTemplate: true, rolledOut: true}},
 			phase: batchv1alpha1.PhaseFailed, requeue: time.Second, replicas: ptr[int32](0), redrive: "r1",
