@@ -2,6 +2,9 @@ module github.com/temporal-batch/temporal-batch
 
 go 1.26.0
 
+// The TypeScript worker's npm dependencies hold Go files of their own.
+ignore ./workers/typescript/node_modules
+
 require (
 	github.com/go-logr/logr v1.4.3
 	github.com/onsi/ginkgo/v2 v2.34.0
