@@ -146,6 +146,17 @@ test-e2e: $(TEMPORAL_CLI) $(ENVTEST_BINS) build ## End-to-end suite: jobs on a l
 test-unit: ## Unit tests only (no servers).
 	$(GO) test -count=1 -short ./...
 
+TS_WORKER := workers/typescript
+
+.PHONY: test-typescript
+test-typescript: $(TS_WORKER)/node_modules/.package-lock.json ## The TypeScript worker package's tests (node >= 20; npm ci only when the lockfile changed).
+	cd $(TS_WORKER) && npm run build && npm test
+
+# npm ci writes node_modules/.package-lock.json; while it is newer than the
+# lockfile, the installed modules are the locked ones.
+$(TS_WORKER)/node_modules/.package-lock.json: $(TS_WORKER)/package-lock.json $(TS_WORKER)/package.json
+	cd $(TS_WORKER) && npm ci --no-audit --no-fund
+
 .PHONY: bench
 bench: $(TEMPORAL_CLI) ## Orchestrator variants' throughput against a no-orchestration baseline on one dev server.
 	$(GO) run ./hack/bench -pages $(BENCH_PAGES) -parallelism $(BENCH_PARALLELISM) -rounds $(BENCH_ROUNDS) $(BENCH_FLAGS)
