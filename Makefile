@@ -135,11 +135,11 @@ chart-package: $(HELM) ## Package the chart into dist/.
 	$(HELM) package $(CHART) --destination dist
 
 .PHONY: test
-test: $(TEMPORAL_CLI) $(ENVTEST_BINS) $(HELM) build ## Unit, integration, envtest, chart and end-to-end suites (they start their own servers).
+test: $(TEMPORAL_CLI) $(ENVTEST_BINS) $(HELM) build test-typescript ## Unit, integration, envtest, chart and end-to-end suites (they start their own servers), and the TypeScript worker's tests (node >= 20).
 	$(GO) test -timeout $(TEST_TIMEOUT) -count=1 ./...
 
 .PHONY: test-e2e
-test-e2e: $(TEMPORAL_CLI) $(ENVTEST_BINS) build ## End-to-end suite: jobs on a local control plane with the real manager and worker processes, faults included.
+test-e2e: $(TEMPORAL_CLI) $(ENVTEST_BINS) build typescript-worker ## End-to-end suite: jobs on a local control plane with the real manager and worker processes, faults included.
 	$(GO) test ./test/e2e/ -count=1 -timeout $(TEST_TIMEOUT) -v -ginkgo.v
 
 .PHONY: test-unit
@@ -148,9 +148,13 @@ test-unit: ## Unit tests only (no servers).
 
 TS_WORKER := workers/typescript
 
+.PHONY: typescript-worker
+typescript-worker: $(TS_WORKER)/node_modules/.package-lock.json ## Build the TypeScript worker into workers/typescript/dist (node >= 20; npm ci only when the lockfile changed).
+	cd $(TS_WORKER) && npm run build
+
 .PHONY: test-typescript
-test-typescript: $(TS_WORKER)/node_modules/.package-lock.json ## The TypeScript worker package's tests (node >= 20; npm ci only when the lockfile changed).
-	cd $(TS_WORKER) && npm run build && npm test
+test-typescript: typescript-worker ## The TypeScript worker package's tests.
+	cd $(TS_WORKER) && npm test
 
 # npm ci writes node_modules/.package-lock.json; while it is newer than the
 # lockfile, the installed modules are the locked ones.
