@@ -218,10 +218,31 @@ func (o *orchestrator) pagesFailedMessage(failed int64) string {
 // checkMaxFailed ends the job once more pages failed for good than
 // failurePolicy.maxFailedPages allows.
 func (o *orchestrator) checkMaxFailed() {
-	if m := o.failurePolicy().MaxFailedPages; m != nil && o.endState == "" && o.failedCount() > *m {
+	if o.endState == "" && o.overMaxFailedPages() {
 		o.end(StateFailed, ReasonPagesFailed, o.maxFailedMessage())
 		o.endedForMaxFailed = true
 	}
+	o.checkMaxFailedItems(false)
+}
+
+// overMaxFailedPages: more pages failed for good than
+// failurePolicy.maxFailedPages, as a count or as a percentage of the pages
+// completed or failed so far (once they are PercentMinBase or more).
+func (o *orchestrator) overMaxFailedPages() bool {
+	fp, failed := o.failurePolicy(), o.failedCount()
+	if m := fp.MaxFailedPages; m != nil && failed > *m {
+		return true
+	}
+	return overPercent(failed, o.st.Counters.PagesCompleted+failed, fp.MaxFailedPagesPercent, false)
+}
+
+// overPercent: n is more than pct percent of base, once base is
+// PercentMinBase or more (whatever the base at the job's end).
+func overPercent(n, base int64, pct *int32, atEnd bool) bool {
+	if pct == nil || (base < PercentMinBase && !atEnd) {
+		return false
+	}
+	return n*100 > int64(*pct)*base
 }
 
 // maxFailedMessage says that the job stopped for its failed pages, which,
@@ -230,14 +251,17 @@ func (o *orchestrator) checkMaxFailed() {
 // did.
 func (o *orchestrator) maxFailedMessage() string {
 	job := o.in.Job
-	max := int64(0)
-	if m := o.failurePolicy().MaxFailedPages; m != nil {
-		max = *m
+	fp, failed := o.failurePolicy(), o.failedCount()
+	limit := "0"
+	switch {
+	case fp.MaxFailedPages != nil && failed > *fp.MaxFailedPages:
+		limit = fmt.Sprint(*fp.MaxFailedPages)
+	case fp.MaxFailedPagesPercent != nil:
+		limit = fmt.Sprintf("%d%% of the %d pages completed or failed", *fp.MaxFailedPagesPercent, o.st.Counters.PagesCompleted+failed)
 	}
-	failed := o.failedCount()
-	return fmt.Sprintf("%d pages failed for good, more than failurePolicy.maxFailedPages (%d): %s; the job stopped without running the rest (%d pages, %d items processed); "+
+	return fmt.Sprintf("%d pages failed for good, more than failurePolicy.maxFailedPages (%s): %s; the job stopped without running the rest (%d pages, %d items processed); "+
 		"fix the cause, then re-drive with 'kubectl batch redrive %s -n %s' or a new value of the annotation batch.temporalbatch.io/redrive%s",
-		failed, max, o.failedPagesList(), o.st.Counters.PagesCompleted, o.st.Counters.ItemsProcessed,
+		failed, limit, o.failedPagesList(), o.st.Counters.PagesCompleted, o.st.Counters.ItemsProcessed,
 		orDefault(job.Name, "<job>"), orDefault(job.Namespace, "<namespace>"), o.unknownHint())
 }
 

@@ -32,9 +32,9 @@ func (o *orchestrator) atMostOnceUnknown() bool {
 
 func (o *orchestrator) pageFailed(p Page, err error, now time.Time) {
 	e := o.classify(err)
-	state := PageStuck
-	if e.forGood {
-		state = PageFailed
+	rule, ruleIndex, matched := o.ruleFor(e)
+	if matched {
+		o.applyRule(rule, &e)
 	}
 	msg := e.msg
 	if o.unknownOutcomes {
@@ -42,6 +42,19 @@ func (o *orchestrator) pageFailed(p Page, err error, now time.Time) {
 			msg = withheld(msg)
 		}
 		p.TotalAttempts += o.roundAttempts(p, e)
+	}
+	if matched && rule.Action == ActionIgnore {
+		if o.ignore(p, e, msg, now) {
+			return
+		}
+		e.forGood = true // a frontier: its chain breaks, as for a failure
+	}
+	if matched && rule.Action == ActionFailJob {
+		o.end(StateFailed, ReasonFailurePolicyRule, o.ruleMessage(p, ruleIndex, e.errType, msg))
+	}
+	state := PageStuck
+	if e.forGood {
+		state = PageFailed
 	}
 	o.park(p, state, o.atMostOnceUnknown() && !e.details.NothingProcessed, e.errType, msg, now)
 	if e.forGood {

@@ -320,6 +320,7 @@ func (o *orchestrator) settle() {
 		o.end(StateFailed, ReasonPagesFailed, o.pagesFailedMessage(failed))
 		return
 	}
+	o.checkMaxFailedItems(true)
 	o.end(StateSucceeded, ReasonCompleted, o.completedMessage())
 }
 

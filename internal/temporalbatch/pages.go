@@ -218,6 +218,7 @@ func (o *orchestrator) pageCompleted(p Page, res processor.PageResult, now time.
 			o.countType("Unlisted", rest)
 		}
 		o.st.Rate = addRateSample(o.st.Rate, now, c.ItemsProcessed)
+		o.checkMaxFailedItems(false)
 	}
 
 	chain, ok := o.chainOf(p.Number)

@@ -39,6 +39,12 @@ const (
 	ReasonTooManyFailedPages = "TooManyFailedPages"
 	ReasonInvalidInput       = "InvalidInput"
 	ReasonCancelled          = "Cancelled"
+	// ReasonFailurePolicyRule: a FailJob rule of the failure policy
+	// matched a page's failure (batch/v1 Job's PodFailurePolicy).
+	ReasonFailurePolicyRule = "FailurePolicyRule"
+	// ReasonItemsFailed: more items failed than
+	// FailurePolicy.MaxFailedItems or MaxFailedItemsPercent allow.
+	ReasonItemsFailed = "ItemsFailed"
 )
 
 // Bounds that keep the workflow state O(parallelism + failure samples).
@@ -185,6 +191,65 @@ type FailurePolicy struct {
 	// (Counters.HandlerDropped), so the job never waits for a handler that
 	// no worker serves. 0 is DefaultHandlerTimeout.
 	HandlerTimeout time.Duration `json:"handlerTimeout,omitempty"`
+	// MaxFailedPagesPercent fails the job early once the pages failed for
+	// good are more than this percentage of the pages completed or failed
+	// so far, judged once that base reaches PercentMinBase; nil never does.
+	MaxFailedPagesPercent *int32 `json:"maxFailedPagesPercent,omitempty"`
+	// MaxFailedItems fails the job as soon as more items failed than
+	// this; nil never does.
+	MaxFailedItems *int64 `json:"maxFailedItems,omitempty"`
+	// MaxFailedItemsPercent fails the job once the failed items are more
+	// than this percentage of the items processed or failed so far,
+	// judged once that base reaches PercentMinBase, and at the job's end
+	// whatever the base; nil never does.
+	MaxFailedItemsPercent *int32 `json:"maxFailedItemsPercent,omitempty"`
+	// Rules decide what a page failure does, by its error type and
+	// message: the first that matches acts; none matching leaves the
+	// failure to the retry policy as without rules. Nil or empty: no
+	// rule, the behaviour of orchestrators from before rules.
+	Rules []FailureRule `json:"rules,omitempty"`
+}
+
+// PercentMinBase is the base (pages, or items, completed or failed) a
+// percentage limit waits for before it fails a job early: the first failed
+// page of a job would otherwise be 100% of it.
+const PercentMinBase = 100
+
+// MaxFailureRules bounds FailurePolicy.Rules.
+const MaxFailureRules = 20
+
+// FailureAction is what a failure rule does with a page failure that
+// matches it.
+type FailureAction string
+
+const (
+	// ActionFailJob fails the job at once; the page is kept, failed, for
+	// a re-drive.
+	ActionFailJob FailureAction = "FailJob"
+	// ActionFailPage fails the page for good at once, without the stuck
+	// page retries it would otherwise get.
+	ActionFailPage FailureAction = "FailPage"
+	// ActionIgnore counts the page as done, its items (the page size) as
+	// failed. A chain's frontier that failed before enqueuing its
+	// successor cannot be passed over without losing the rest of its
+	// chain: it fails for good and breaks its chain instead.
+	ActionIgnore FailureAction = "Ignore"
+	// ActionRetry parks the page as stuck, to run again at the retry
+	// policy's stuckPageRetryInterval, even after a non-retryable error.
+	// Under AtMostOnce delivery, or with stuck pages not retried
+	// (stuckPageRetryInterval 0), the page fails for good as without the
+	// rule.
+	ActionRetry FailureAction = "Retry"
+)
+
+// FailureRule matches page failures by error type and message.
+type FailureRule struct {
+	Action FailureAction `json:"action"`
+	// OnErrorTypes are the error types the rule matches; at least one.
+	OnErrorTypes []string `json:"onErrorTypes"`
+	// OnMessageContains, when set, also requires the failure's message to
+	// contain it.
+	OnMessageContains string `json:"onMessageContains,omitempty"`
 }
 
 // DefaultHandlerTimeout is FailurePolicy.HandlerTimeout when unset.
@@ -393,6 +458,9 @@ type Counters struct {
 	// a stuck page that fails again on each retry counts each time, while
 	// ByType counts it once.
 	FailedAttempts int64 `json:"failedAttempts,omitempty"`
+	// PagesIgnored counts the pages an Ignore failure rule counted as
+	// done (in PagesCompleted too), their items as failed.
+	PagesIgnored int64 `json:"pagesIgnored,omitempty"`
 }
 
 // RateSample is the processed-item total at a point in time.

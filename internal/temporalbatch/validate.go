@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 )
 
@@ -105,6 +106,40 @@ func (fp FailurePolicy) validate() error {
 	}
 	if t := fp.HandlerTimeout; t < 0 || (t > 0 && t < time.Second) {
 		add("failurePolicy.handlerTimeout is %s: use 1s or more, or omit it for %s", t, DefaultHandlerTimeout)
+	}
+	if p := fp.MaxFailedPagesPercent; p != nil && (*p < 0 || *p > 100) {
+		add("failurePolicy.maxFailedPages is %d%%: use 0%%..100%%", *p)
+	}
+	if p := fp.MaxFailedItemsPercent; p != nil && (*p < 0 || *p > 100) {
+		add("failurePolicy.maxFailedItems is %d%%: use 0%%..100%%", *p)
+	}
+	if fp.MaxFailedPages != nil && fp.MaxFailedPagesPercent != nil {
+		add("failurePolicy.maxFailedPages is both a count and a percentage: use one")
+	}
+	if fp.MaxFailedItems != nil && fp.MaxFailedItemsPercent != nil {
+		add("failurePolicy.maxFailedItems is both a count and a percentage: use one")
+	}
+	if m := fp.MaxFailedItems; m != nil && *m < 0 {
+		add("failurePolicy.maxFailedItems is %d: use 0 or more", *m)
+	}
+	if len(fp.Rules) > MaxFailureRules {
+		add("failurePolicy.rules has %d rules: use at most %d", len(fp.Rules), MaxFailureRules)
+	}
+	for i, r := range fp.Rules {
+		switch r.Action {
+		case ActionFailJob, ActionFailPage, ActionIgnore, ActionRetry:
+		default:
+			add("failurePolicy.rules[%d].action is %q: use FailJob, FailPage, Ignore or Retry", i, r.Action)
+		}
+		if len(r.OnErrorTypes) == 0 {
+			add("failurePolicy.rules[%d].onErrorTypes is empty: name at least one error type", i)
+		}
+		for j, prev := range fp.Rules[:i] {
+			if slices.Equal(prev.OnErrorTypes, r.OnErrorTypes) && prev.OnMessageContains == r.OnMessageContains {
+				add("failurePolicy.rules[%d] matches what failurePolicy.rules[%d] matches, which wins: remove one or tell them apart by onMessageContains", i, j)
+				break
+			}
+		}
 	}
 	return errors.Join(errs...)
 }
