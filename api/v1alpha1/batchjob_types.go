@@ -4,6 +4,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
 // BatchJobSpec says which data set to process, how, and how fast.
@@ -20,6 +21,8 @@ import (
 // +kubebuilder:validation:XValidation:rule="self.taskQueue == oldSelf.taskQueue",message="spec.taskQueue is immutable once the job started: the running workflow schedules every page and the failure handler on the queue it started with; create a new BatchJob to change it",fieldPath=".taskQueue"
 // +kubebuilder:validation:XValidation:rule="self.processor == oldSelf.processor",message="spec.processor is immutable once the job started: pages already enqueued carry cursors of this processor and its page size, and the running workflow keeps its delivery, timeouts and arguments; create a new BatchJob to change it",fieldPath=".processor"
 // +kubebuilder:validation:XValidation:rule="has(self.worker) == has(oldSelf.worker)",message="spec.worker cannot be added to or removed from a job once it started: its pages run on the workers it was created with (the operator's Deployment, or workers run elsewhere), and a removed Deployment would stop pages in flight; edit spec.worker.template to change the worker code, or create a new BatchJob",fieldPath=".worker"
+// +kubebuilder:validation:XValidation:rule="!has(self.failurePolicy) || !has(self.failurePolicy.rules) || !self.failurePolicy.rules.exists(r, r.action == 'Retry') || !has(self.processor.delivery) || self.processor.delivery != 'AtMostOnce'",message="spec.failurePolicy.rules has a Retry rule, but spec.processor.delivery is AtMostOnce: a page runs once at most; use FailPage or Ignore",fieldPath=".failurePolicy.rules"
+// +kubebuilder:validation:XValidation:rule="!has(self.failurePolicy) || !has(self.failurePolicy.rules) || !self.failurePolicy.rules.exists(r, r.action == 'Retry') || !has(self.retry) || !has(self.retry.stuckPageRetryInterval) || duration(self.retry.stuckPageRetryInterval) > duration('0s')",message="spec.failurePolicy.rules has a Retry rule, but spec.retry.stuckPageRetryInterval is 0s, which fails stuck pages instead of retrying them; set an interval or use FailPage",fieldPath=".failurePolicy.rules"
 type BatchJobSpec struct {
 	// TaskQueue is the Temporal task queue the page processors poll; the
 	// failure handler runs on it too. The cluster's task queue policy may
@@ -277,16 +280,39 @@ type RetrySpec struct {
 }
 
 // FailurePolicySpec says when failed pages fail the job.
-// +kubebuilder:validation:XValidation:rule="!has(self.toleratedFailedPages) || !has(self.maxFailedPages) || self.toleratedFailedPages <= self.maxFailedPages",message="spec.failurePolicy.toleratedFailedPages must not be above spec.failurePolicy.maxFailedPages: the job would fail before its end with that many failed pages; lower toleratedFailedPages or raise maxFailedPages"
+// +kubebuilder:validation:XValidation:rule="!has(self.toleratedFailedPages) || !has(self.maxFailedPages) || type(self.maxFailedPages) == string || self.toleratedFailedPages <= self.maxFailedPages",message="spec.failurePolicy.toleratedFailedPages must not be above spec.failurePolicy.maxFailedPages: the job would fail before its end with that many failed pages; lower toleratedFailedPages or raise maxFailedPages"
 type FailurePolicySpec struct {
 	// MaxFailedPages fails the job early, without running the rest, once
-	// more pages than this failed for good; omit it to let the job run to
-	// its end, where toleratedFailedPages decides. Failed pages are listed
-	// in status and can be re-driven.
+	// more pages than this failed for good: a count (0..500), or a
+	// percentage ("10%") of the pages completed or failed so far, judged
+	// once they are 100 or more. Omit it to let the job run to its end,
+	// where toleratedFailedPages decides. Failed pages are listed in
+	// status and can be re-driven.
 	// +optional
-	// +kubebuilder:validation:Minimum=0
-	// +kubebuilder:validation:Maximum=500
-	MaxFailedPages *int32 `json:"maxFailedPages,omitempty"`
+	// +kubebuilder:validation:XIntOrString
+	// +kubebuilder:validation:XValidation:rule="type(self) == int ? (self >= 0 && self <= 500) : self.matches('^(100|[1-9]?[0-9])%$')",message="spec.failurePolicy.maxFailedPages must be a count from 0 to 500 or a percentage from 0% to 100%, e.g. 10%"
+	MaxFailedPages *intstr.IntOrString `json:"maxFailedPages,omitempty"`
+	// MaxFailedItems fails the job once more items failed than this: a
+	// count, as soon as it is passed, or a percentage ("1%") of the items
+	// processed or failed so far, judged once they are 100 or more and
+	// again when the job reaches its end. The job fails with the reason
+	// ItemsFailed; its failed items are in status.failures and went to
+	// the failure handler (a re-drive does not run them again). Omit it:
+	// failed items never fail the job.
+	// +optional
+	// +kubebuilder:validation:XIntOrString
+	// +kubebuilder:validation:XValidation:rule="type(self) == int ? self >= 0 : self.matches('^(100|[1-9]?[0-9])%$')",message="spec.failurePolicy.maxFailedItems must be a count of 0 or more or a percentage from 0% to 100%, e.g. 1%"
+	MaxFailedItems *intstr.IntOrString `json:"maxFailedItems,omitempty"`
+	// Rules decide what a page's failure does, by its error type and
+	// message, like a batch/v1 Job's podFailurePolicy: the first rule that
+	// matches acts; a failure no rule matches follows spec.retry as
+	// without rules. A rule acts when the page's failure reaches the
+	// orchestrator, after the retries spec.retry gives its attempts.
+	// +optional
+	// +kubebuilder:validation:MaxItems=20
+	// +listType=atomic
+	// +kubebuilder:validation:XValidation:rule="self.all(r, self.filter(s, s.onErrorTypes == r.onErrorTypes && (has(s.onMessageContains) ? s.onMessageContains : '') == (has(r.onMessageContains) ? r.onMessageContains : '')).size() == 1)",message="spec.failurePolicy.rules has two rules with the same onErrorTypes and onMessageContains: only the first would ever act; remove one or tell them apart by onMessageContains"
+	Rules []FailureRuleSpec `json:"rules,omitempty"`
 	// ToleratedFailedPages is how many pages may have failed for good when
 	// the job reaches its end for it to still succeed (its message names
 	// them). With more, the job ends Failed with the reason PagesFailed,
@@ -313,6 +339,50 @@ type FailurePolicySpec struct {
 	// +kubebuilder:validation:MaxLength=64
 	// +kubebuilder:validation:XValidation:rule="self.matches('^[-+]?(0|(([0-9]+([.][0-9]*)?|[.][0-9]+)(ns|us|µs|μs|ms|s|m|h))+)$') && duration(self) >= duration('1s')",message="spec.failurePolicy.handlerTimeout must be a duration of at least 1s, e.g. 10m"
 	HandlerTimeout *metav1.Duration `json:"handlerTimeout,omitempty"`
+}
+
+// FailureAction is what a failure rule does with a page failure it matches.
+// +kubebuilder:validation:Enum=FailJob;FailPage;Ignore;Retry
+type FailureAction string
+
+const (
+	// FailureActionFailJob fails the job at once with the reason
+	// FailurePolicyRule; the page is kept, failed, for a re-drive.
+	FailureActionFailJob FailureAction = "FailJob"
+	// FailureActionFailPage fails the page for good, without the stuck
+	// page retries spec.retry.stuckPageRetryInterval would give it.
+	FailureActionFailPage FailureAction = "FailPage"
+	// FailureActionIgnore counts the page as done and its items (the
+	// page size) as failed. A page that failed before it enqueued the
+	// next page of its chain cannot be passed over: it fails for good and
+	// the job ends with ChainBroken, as without the rule.
+	FailureActionIgnore FailureAction = "Ignore"
+	// FailureActionRetry parks the page as stuck, to run again at
+	// spec.retry.stuckPageRetryInterval, even after a non-retryable error.
+	FailureActionRetry FailureAction = "Retry"
+)
+
+// FailureRuleSpec matches page failures by error type and message.
+type FailureRuleSpec struct {
+	// Action is what a matching failure does: FailJob, FailPage, Ignore
+	// or Retry.
+	// +required
+	Action FailureAction `json:"action"`
+	// OnErrorTypes are the error types the rule matches (the type a
+	// processor's error carries, or Timeout<kind> for an activity
+	// timeout, as status.failures shows them); at least one.
+	// +required
+	// +kubebuilder:validation:MaxItems=20
+	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:items:MaxLength=255
+	// +listType=atomic
+	// +kubebuilder:validation:XValidation:rule="size(self) > 0",message="spec.failurePolicy.rules[].onErrorTypes must name at least one error type: a rule without one matches no failure"
+	OnErrorTypes []string `json:"onErrorTypes"`
+	// OnMessageContains, when set, also requires the failure's message to
+	// contain it.
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	OnMessageContains string `json:"onMessageContains,omitempty"`
 }
 
 // WorkerSpec is the Deployment that runs the page processors.

@@ -210,7 +210,58 @@ retry: {stuckPageRetryInterval: -5m}`,
 taskQueue: q
 processor: {name: P}
 failurePolicy: {maxFailedPages: -1}`,
-			`spec.failurePolicy.maxFailedPages in body should be greater than or equal to 0`),
+			`spec.failurePolicy.maxFailedPages must be a count from 0 to 500 or a percentage from 0% to 100%, e.g. 10%`),
+		Entry("failurePolicy.maxFailedPages over 100%", `
+taskQueue: q
+processor: {name: P}
+failurePolicy: {maxFailedPages: "101%"}`,
+			`spec.failurePolicy.maxFailedPages must be a count from 0 to 500 or a percentage from 0% to 100%, e.g. 10%`),
+		Entry("failurePolicy.maxFailedPages a word", `
+taskQueue: q
+processor: {name: P}
+failurePolicy: {maxFailedPages: "few"}`,
+			`spec.failurePolicy.maxFailedPages must be a count from 0 to 500 or a percentage from 0% to 100%, e.g. 10%`),
+		Entry("failurePolicy.maxFailedItems over 100%", `
+taskQueue: q
+processor: {name: P}
+failurePolicy: {maxFailedItems: "150%"}`,
+			`spec.failurePolicy.maxFailedItems must be a count of 0 or more or a percentage from 0% to 100%, e.g. 1%`),
+		Entry("failurePolicy.maxFailedItems -1", `
+taskQueue: q
+processor: {name: P}
+failurePolicy: {maxFailedItems: -1}`,
+			`spec.failurePolicy.maxFailedItems must be a count of 0 or more or a percentage from 0% to 100%, e.g. 1%`),
+		Entry("a failure rule with empty onErrorTypes", `
+taskQueue: q
+processor: {name: P}
+failurePolicy: {rules: [{action: Ignore, onErrorTypes: []}]}`,
+			`spec.failurePolicy.rules[].onErrorTypes must name at least one error type: a rule without one matches no failure`),
+		Entry("a failure rule without onErrorTypes", `
+taskQueue: q
+processor: {name: P}
+failurePolicy: {rules: [{action: Ignore}]}`,
+			`spec.failurePolicy.rules[0].onErrorTypes: Required value`),
+		Entry("a failure rule with an unknown action", `
+taskQueue: q
+processor: {name: P}
+failurePolicy: {rules: [{action: Skip, onErrorTypes: [Corrupt]}]}`,
+			`spec.failurePolicy.rules[0].action: Unsupported value: "Skip": supported values: "FailJob", "FailPage", "Ignore", "Retry"`),
+		Entry("two failure rules with the same matchers", `
+taskQueue: q
+processor: {name: P}
+failurePolicy: {rules: [{action: Ignore, onErrorTypes: [Corrupt], onMessageContains: row}, {action: FailJob, onErrorTypes: [Corrupt], onMessageContains: row}]}`,
+			`spec.failurePolicy.rules has two rules with the same onErrorTypes and onMessageContains: only the first would ever act; remove one or tell them apart by onMessageContains`),
+		Entry("a Retry rule under AtMostOnce", `
+taskQueue: q
+processor: {name: P, delivery: AtMostOnce}
+failurePolicy: {rules: [{action: Retry, onErrorTypes: [Locked]}]}`,
+			`spec.failurePolicy.rules has a Retry rule, but spec.processor.delivery is AtMostOnce: a page runs once at most; use FailPage or Ignore`),
+		Entry("a Retry rule with stuck pages not retried", `
+taskQueue: q
+processor: {name: P}
+retry: {stuckPageRetryInterval: 0s}
+failurePolicy: {rules: [{action: Retry, onErrorTypes: [Locked]}]}`,
+			`spec.failurePolicy.rules has a Retry rule, but spec.retry.stuckPageRetryInterval is 0s, which fails stuck pages instead of retrying them; set an interval or use FailPage`),
 		Entry("failurePolicy.handlerTimeout under a second", `
 taskQueue: q
 processor: {name: P}
@@ -299,6 +350,7 @@ processor: {name: P, firstCursor: "`+strings.Repeat("é", 2049)+`"}`,
 		for _, spec := range []string{
 			"failurePolicy: {maxFailedPages: 3, toleratedFailedPages: 3}",
 			"failurePolicy: {toleratedFailedPages: 500}",
+			`failurePolicy: {maxFailedPages: "1%", toleratedFailedPages: 3}`,
 		} {
 			job := newJob("taskQueue: q\nprocessor: {name: P}\n" + spec)
 			Expect(apply(job)).To(Succeed(), spec)

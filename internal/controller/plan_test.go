@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 
 	batchv1alpha1 "github.com/temporal-batch/temporal-batch/api/v1alpha1"
 	"github.com/temporal-batch/temporal-batch/internal/temporalbatch"
@@ -268,7 +269,7 @@ func TestPlanRunning(t *testing.T) {
 					j.Status.ObservedGeneration = 2
 					j.Spec.Retry.MaximumAttempts = 50
 					j.Spec.Retry.StuckPageRetryInterval = &metav1.Duration{Duration: 10 * time.Second}
-					j.Spec.FailurePolicy = &batchv1alpha1.FailurePolicySpec{MaxFailedPages: ptr[int32](3), Handler: "RecordFailures"}
+					j.Spec.FailurePolicy = &batchv1alpha1.FailurePolicySpec{MaxFailedPages: new(intstr.FromInt32(3)), Handler: "RecordFailures"}
 				})),
 				progress: ptr(progressFixture(func(pr *temporalbatch.Progress) { pr.Generation = 2 })),
 			},

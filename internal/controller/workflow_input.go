@@ -11,6 +11,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 
 	batchv1alpha1 "github.com/temporal-batch/temporal-batch/api/v1alpha1"
 	"github.com/temporal-batch/temporal-batch/internal/temporalbatch"
@@ -76,21 +77,49 @@ func retryPolicy(s batchv1alpha1.RetrySpec) (temporalbatch.RetryPolicy, error) {
 
 // failurePolicy is spec.failurePolicy with its defaults; unset is the zero
 // policy (no handler, the job fails for failed pages at its end).
-func failurePolicy(fp *batchv1alpha1.FailurePolicySpec) temporalbatch.FailurePolicy {
+func failurePolicy(fp *batchv1alpha1.FailurePolicySpec) (temporalbatch.FailurePolicy, error) {
 	var out temporalbatch.FailurePolicy
 	if fp == nil {
-		return out
+		return out, nil
 	}
 	out.Handler = fp.Handler
 	out.HandlerTimeout = durationOr(fp.HandlerTimeout, temporalbatch.DefaultHandlerTimeout)
-	if fp.MaxFailedPages != nil {
-		m := int64(*fp.MaxFailedPages)
-		out.MaxFailedPages = &m
+	var err error
+	if out.MaxFailedPages, out.MaxFailedPagesPercent, err = countOrPercent("spec.failurePolicy.maxFailedPages", fp.MaxFailedPages); err != nil {
+		return out, err
+	}
+	if out.MaxFailedItems, out.MaxFailedItemsPercent, err = countOrPercent("spec.failurePolicy.maxFailedItems", fp.MaxFailedItems); err != nil {
+		return out, err
 	}
 	if fp.ToleratedFailedPages != nil {
 		out.ToleratedFailedPages = int64(*fp.ToleratedFailedPages)
 	}
-	return out
+	for _, r := range fp.Rules {
+		out.Rules = append(out.Rules, temporalbatch.FailureRule{
+			Action:            temporalbatch.FailureAction(r.Action),
+			OnErrorTypes:      slices.Clone(r.OnErrorTypes),
+			OnMessageContains: r.OnMessageContains,
+		})
+	}
+	return out, nil
+}
+
+// countOrPercent reads a limit written as a count (3) or a percentage
+// ("10%"); unset is neither.
+func countOrPercent(field string, v *intstr.IntOrString) (*int64, *int32, error) {
+	switch {
+	case v == nil:
+		return nil, nil, nil
+	case v.Type == intstr.Int:
+		n := int64(v.IntVal)
+		return &n, nil, nil
+	}
+	pct, err := strconv.ParseInt(strings.TrimSuffix(v.StrVal, "%"), 10, 32)
+	if err != nil || !strings.HasSuffix(v.StrVal, "%") {
+		return nil, nil, fmt.Errorf("%s is %q: use a count, e.g. 3, or a percentage, e.g. 10%%", field, v.StrVal)
+	}
+	p := int32(pct)
+	return nil, &p, nil
 }
 
 // inputFieldPath matches a field path in the orchestrator's validation
@@ -143,7 +172,10 @@ func desiredSpec(job *batchv1alpha1.BatchJob) (temporalbatch.DesiredState, error
 	if err != nil {
 		return d, err
 	}
-	fp := failurePolicy(s.FailurePolicy)
+	fp, err := failurePolicy(s.FailurePolicy)
+	if err != nil {
+		return d, err
+	}
 	d.Retry, d.FailurePolicy = &retry, &fp
 	if r := s.RampUp; r != nil {
 		d.RampUp = &temporalbatch.RampUp{From: int(r.From), Step: int(max(r.Step, 1)), Every: r.Every.Duration}

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 
 	batchv1alpha1 "github.com/temporal-batch/temporal-batch/api/v1alpha1"
 	"github.com/temporal-batch/temporal-batch/internal/temporalbatch"
@@ -41,7 +42,7 @@ func fullSpecJob(j *batchv1alpha1.BatchJob) {
 			NonRetryableErrorTypes: []string{"InvalidRecord", "Forbidden"},
 			StuckPageRetryInterval: &metav1.Duration{Duration: 4 * time.Minute},
 		},
-		FailurePolicy:      &batchv1alpha1.FailurePolicySpec{MaxFailedPages: ptr[int32](0), Handler: "RecordFailures", HandlerTimeout: &metav1.Duration{Duration: 3 * time.Minute}},
+		FailurePolicy:      &batchv1alpha1.FailurePolicySpec{MaxFailedPages: new(intstr.FromInt32(0)), Handler: "RecordFailures", HandlerTimeout: &metav1.Duration{Duration: 3 * time.Minute}},
 		CancellationPolicy: batchv1alpha1.CancellationTerminate,
 	}
 }
@@ -171,7 +172,7 @@ func TestOrchestratorInput(t *testing.T) {
 		{
 			name: "toleratedFailedPages up to maxFailedPages",
 			job: planJobFixture(func(j *batchv1alpha1.BatchJob) {
-				j.Spec.FailurePolicy = &batchv1alpha1.FailurePolicySpec{MaxFailedPages: ptr[int32](20), ToleratedFailedPages: ptr[int32](5)}
+				j.Spec.FailurePolicy = &batchv1alpha1.FailurePolicySpec{MaxFailedPages: new(intstr.FromInt32(20)), ToleratedFailedPages: ptr[int32](5)}
 			}),
 			want: temporalbatch.Input{
 				Job:       processor.JobRef{Namespace: "shop", Name: "inflate-prices", WorkflowID: wantID},
@@ -185,6 +186,58 @@ func TestOrchestratorInput(t *testing.T) {
 					StuckPageRetryInterval: 5 * time.Minute,
 				},
 				FailurePolicy: temporalbatch.FailurePolicy{MaxFailedPages: ptr[int64](20), ToleratedFailedPages: 5, HandlerTimeout: temporalbatch.DefaultHandlerTimeout},
+				Desired:       temporalbatch.DesiredState{Generation: 1, Parallelism: 10},
+			},
+		},
+		{
+			name: "failure rules and limits as percentages",
+			job: planJobFixture(func(j *batchv1alpha1.BatchJob) {
+				j.Spec.FailurePolicy = &batchv1alpha1.FailurePolicySpec{
+					MaxFailedPages: new(intstr.FromString("10%")), MaxFailedItems: new(intstr.FromString("1%")),
+					Rules: []batchv1alpha1.FailureRuleSpec{
+						{Action: batchv1alpha1.FailureActionFailJob, OnErrorTypes: []string{"Unauthorized"}},
+						{Action: batchv1alpha1.FailureActionIgnore, OnErrorTypes: []string{"Corrupt"}, OnMessageContains: "archived"},
+					},
+				}
+			}),
+			want: temporalbatch.Input{
+				Job:       processor.JobRef{Namespace: "shop", Name: "inflate-prices", WorkflowID: wantID},
+				TaskQueue: "inflate-prices",
+				Processor: temporalbatch.ProcessorSpec{
+					Name: "InflateProductPrices", PageSize: 200, Timeout: 5 * time.Minute,
+					HeartbeatTimeout: 30 * time.Second, Delivery: temporalbatch.AtLeastOnce,
+				},
+				Retry: temporalbatch.RetryPolicy{
+					InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute, MaximumAttempts: 10,
+					StuckPageRetryInterval: 5 * time.Minute,
+				},
+				FailurePolicy: temporalbatch.FailurePolicy{
+					MaxFailedPagesPercent: ptr[int32](10), MaxFailedItemsPercent: ptr[int32](1), HandlerTimeout: temporalbatch.DefaultHandlerTimeout,
+					Rules: []temporalbatch.FailureRule{
+						{Action: temporalbatch.ActionFailJob, OnErrorTypes: []string{"Unauthorized"}},
+						{Action: temporalbatch.ActionIgnore, OnErrorTypes: []string{"Corrupt"}, OnMessageContains: "archived"},
+					},
+				},
+				Desired: temporalbatch.DesiredState{Generation: 1, Parallelism: 10},
+			},
+		},
+		{
+			name: "maxFailedItems as a count",
+			job: planJobFixture(func(j *batchv1alpha1.BatchJob) {
+				j.Spec.FailurePolicy = &batchv1alpha1.FailurePolicySpec{MaxFailedItems: new(intstr.FromInt32(7))}
+			}),
+			want: temporalbatch.Input{
+				Job:       processor.JobRef{Namespace: "shop", Name: "inflate-prices", WorkflowID: wantID},
+				TaskQueue: "inflate-prices",
+				Processor: temporalbatch.ProcessorSpec{
+					Name: "InflateProductPrices", PageSize: 200, Timeout: 5 * time.Minute,
+					HeartbeatTimeout: 30 * time.Second, Delivery: temporalbatch.AtLeastOnce,
+				},
+				Retry: temporalbatch.RetryPolicy{
+					InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute, MaximumAttempts: 10,
+					StuckPageRetryInterval: 5 * time.Minute,
+				},
+				FailurePolicy: temporalbatch.FailurePolicy{MaxFailedItems: ptr[int64](7), HandlerTimeout: temporalbatch.DefaultHandlerTimeout},
 				Desired:       temporalbatch.DesiredState{Generation: 1, Parallelism: 10},
 			},
 		},
@@ -262,10 +315,24 @@ func TestOrchestratorInputErrors(t *testing.T) {
 		{
 			name: "toleratedFailedPages above maxFailedPages",
 			mod: func(j *batchv1alpha1.BatchJob) {
-				j.Spec.FailurePolicy = &batchv1alpha1.FailurePolicySpec{MaxFailedPages: ptr[int32](1), ToleratedFailedPages: ptr[int32](2)}
+				j.Spec.FailurePolicy = &batchv1alpha1.FailurePolicySpec{MaxFailedPages: new(intstr.FromInt32(1)), ToleratedFailedPages: ptr[int32](2)}
 			},
 			field:   "spec.failurePolicy.toleratedFailedPages (2) is above spec.failurePolicy.maxFailedPages (1)",
 			desired: true,
+		},
+		{
+			name: "maxFailedPages neither a count nor a percentage",
+			mod: func(j *batchv1alpha1.BatchJob) {
+				j.Spec.FailurePolicy = &batchv1alpha1.FailurePolicySpec{MaxFailedPages: new(intstr.FromString("few"))}
+			},
+			field: `spec.failurePolicy.maxFailedPages is "few": use a count, e.g. 3, or a percentage, e.g. 10%`, desired: true,
+		},
+		{
+			name: "maxFailedItems over 100%",
+			mod: func(j *batchv1alpha1.BatchJob) {
+				j.Spec.FailurePolicy = &batchv1alpha1.FailurePolicySpec{MaxFailedItems: new(intstr.FromString("150%"))}
+			},
+			field: "spec.failurePolicy.maxFailedItems is 150%", desired: true,
 		},
 		{
 			name: "processor.args over 64 KiB",

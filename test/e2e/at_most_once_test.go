@@ -16,6 +16,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/intstr"
 
 	batchv1alpha1 "github.com/temporal-batch/temporal-batch/api/v1alpha1"
 	"github.com/temporal-batch/temporal-batch/internal/examples"
@@ -127,7 +128,7 @@ var _ = Describe("At-most-once delivery", func() {
 		job.Spec.Processor.Delivery = batchv1alpha1.DeliveryAtMostOnce
 		job.Spec.Processor.HeartbeatTimeout = &metav1.Duration{Duration: 5 * time.Second}
 		job.Spec.Worker.PagesPerPod = 4
-		job.Spec.FailurePolicy = &batchv1alpha1.FailurePolicySpec{MaxFailedPages: ptr(int32(0))}
+		job.Spec.FailurePolicy = &batchv1alpha1.FailurePolicySpec{MaxFailedPages: new(intstr.FromInt32(0))}
 		create(job)
 		Eventually(workerProcesses).WithArguments(job).Should(HaveLen(1))
 		Eventually(status(job, pagesCompleted)).Should(BeNumerically(">=", 2))

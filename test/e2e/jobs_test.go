@@ -14,6 +14,7 @@ import (
 	. "github.com/onsi/gomega"
 	workflowpb "go.temporal.io/api/workflow/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 
 	batchv1alpha1 "github.com/temporal-batch/temporal-batch/api/v1alpha1"
 	"github.com/temporal-batch/temporal-batch/internal/examples"
@@ -229,7 +230,7 @@ var _ = Describe("Failures", func() {
 			FailWhileExists: broken,
 		})
 		job.Spec.Retry.NonRetryableErrorTypes = []string{"BadData"}
-		job.Spec.FailurePolicy = &batchv1alpha1.FailurePolicySpec{MaxFailedPages: ptr(int32(0))}
+		job.Spec.FailurePolicy = &batchv1alpha1.FailurePolicySpec{MaxFailedPages: new(intstr.FromInt32(0))}
 		create(job)
 
 		By("failing page 7 for good")
