@@ -531,6 +531,11 @@ type PageStatus struct {
 	// (kubectl batch redrive --include-unknown): check them first.
 	// +optional
 	Unknown int64 `json:"unknown,omitempty"`
+	// Ignored are the pages an Ignore rule of spec.failurePolicy.rules
+	// counted as done after they failed, part of Completed; their items
+	// count as failed.
+	// +optional
+	Ignored int64 `json:"ignored,omitempty"`
 	// MeanInFlight is the mean number of pages in flight over the last
 	// measurement window, a decimal. Well under parallelism.effective while
 	// no page is pending means the chains set the pace (the Progressing

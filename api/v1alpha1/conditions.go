@@ -20,6 +20,16 @@ const (
 	// it failed or no page completes.
 	ConditionReconciling = "Reconciling"
 	ConditionStalled     = "Stalled"
+
+	// ConditionFailureTarget and ConditionSuccessCriteriaMet are named and
+	// meant as batch/v1 Job's: they say the job's outcome as soon as the
+	// orchestrator decided it, while pages in flight are cancelled and the
+	// failure handler catches up, ahead of Failed or Complete (which wait
+	// for the workflow to close) and alongside them after. They are added
+	// when they hold, with the reason Failed or Complete will have, and
+	// removed when the job runs again (a re-drive).
+	ConditionFailureTarget      = "FailureTarget"
+	ConditionSuccessCriteriaMet = "SuccessCriteriaMet"
 )
 
 // Condition reasons.
@@ -28,6 +38,11 @@ const (
 	ReasonCompleted = "Completed"
 	// ReasonPagesFailed: more pages failed for good than failurePolicy.maxFailedPages.
 	ReasonPagesFailed = "PagesFailed"
+	// ReasonFailurePolicyRule: a FailJob rule of failurePolicy.rules
+	// matched a page's failure (batch/v1 Job's PodFailurePolicy).
+	ReasonFailurePolicyRule = "FailurePolicyRule"
+	// ReasonItemsFailed: more items failed than failurePolicy.maxFailedItems.
+	ReasonItemsFailed = "ItemsFailed"
 	// ReasonChainBroken: the page holding the frontier failed for good before enqueuing its successor.
 	ReasonChainBroken = "ChainBroken"
 	// ReasonTooManyFailedPages: more pages failed or are stuck than the orchestrator tracks.

@@ -206,6 +206,7 @@ func planInvalidSpec(p *plan, st *batchv1alpha1.BatchJobStatus, obs observation)
 	setCondition(st, gen, batchv1alpha1.ConditionReady, metav1.ConditionFalse, reason, msg)
 	setCondition(st, gen, batchv1alpha1.ConditionProgressing, metav1.ConditionFalse, reason, "the spec cannot run; fix it or create a new BatchJob")
 	setCondition(st, gen, batchv1alpha1.ConditionComplete, metav1.ConditionFalse, reason, "")
+	setOutcomeConditions(st, gen, false, reason, msg)
 	st.ObservedGeneration = gen
 	p.requeueAfter = 0
 }
@@ -224,6 +225,7 @@ func planNotStarted(p *plan, st *batchv1alpha1.BatchJobStatus, obs observation) 
 	setCondition(st, gen, batchv1alpha1.ConditionSuspended, boolCondition(job.Spec.Suspend), batchv1alpha1.ReasonStarting, "")
 	setCondition(st, gen, batchv1alpha1.ConditionProgressing, metav1.ConditionTrue, batchv1alpha1.ReasonStarting, "starting the orchestrator workflow")
 	setCondition(st, gen, batchv1alpha1.ConditionReady, metav1.ConditionFalse, batchv1alpha1.ReasonStarting, "starting the orchestrator workflow")
+	clearOutcomeConditions(st)
 	p.requeueAfter = time.Second
 }
 
@@ -277,6 +279,14 @@ func planFinishing(p *plan, st *batchv1alpha1.BatchJobStatus, obs observation) {
 	setCondition(st, gen, batchv1alpha1.ConditionFailed, metav1.ConditionFalse, batchv1alpha1.ReasonFinishing, "")
 	setCondition(st, gen, batchv1alpha1.ConditionSuspended, metav1.ConditionFalse, batchv1alpha1.ReasonFinishing, "")
 	setCondition(st, gen, batchv1alpha1.ConditionReady, metav1.ConditionTrue, batchv1alpha1.ReasonAccepted, "the orchestrator workflow runs")
+	switch pr.State {
+	case temporalbatch.StateSucceeded:
+		setOutcomeConditions(st, gen, true, batchv1alpha1.ReasonCompleted, pr.Message)
+	case temporalbatch.StateFailed:
+		setOutcomeConditions(st, gen, false, failureReason(*pr), pr.Message)
+	default:
+		clearOutcomeConditions(st)
+	}
 	p.requeueAfter = time.Second
 }
 
@@ -309,6 +319,28 @@ func setFailedConditions(st *batchv1alpha1.BatchJobStatus, gen int64, reason, ms
 	setCondition(st, gen, batchv1alpha1.ConditionProgressing, metav1.ConditionFalse, batchv1alpha1.ReasonFinished, progressing)
 	setCondition(st, gen, batchv1alpha1.ConditionSuspended, metav1.ConditionFalse, batchv1alpha1.ReasonFinished, "")
 	setCondition(st, gen, batchv1alpha1.ConditionReady, metav1.ConditionFalse, reason, msg)
+	setOutcomeConditions(st, gen, false, reason, msg)
+}
+
+// setOutcomeConditions sets FailureTarget (succeeded false) or
+// SuccessCriteriaMet (true), as batch/v1 Job does: True from the moment the
+// outcome is known, and kept once Failed or Complete is True too. The other
+// one is removed.
+func setOutcomeConditions(st *batchv1alpha1.BatchJobStatus, gen int64, succeeded bool, reason, msg string) {
+	set, other := batchv1alpha1.ConditionFailureTarget, batchv1alpha1.ConditionSuccessCriteriaMet
+	if succeeded {
+		set, other = other, set
+	}
+	setCondition(st, gen, set, metav1.ConditionTrue, reason, msg)
+	meta.RemoveStatusCondition(&st.Conditions, other)
+}
+
+// clearOutcomeConditions removes FailureTarget and SuccessCriteriaMet from
+// a job that runs (again): like batch/v1 Job, it has them only when they
+// hold.
+func clearOutcomeConditions(st *batchv1alpha1.BatchJobStatus) {
+	meta.RemoveStatusCondition(&st.Conditions, batchv1alpha1.ConditionFailureTarget)
+	meta.RemoveStatusCondition(&st.Conditions, batchv1alpha1.ConditionSuccessCriteriaMet)
 }
 
 // planWorkflowGone fails a started job whose workflow Temporal no longer
@@ -384,6 +416,7 @@ func redrivenStatus(st batchv1alpha1.BatchJobStatus, redrive string, gen int64) 
 		setCondition(&st, gen, batchv1alpha1.ConditionProgressing, metav1.ConditionTrue, batchv1alpha1.ReasonRunning, "re-driven: failed pages run again")
 		setCondition(&st, gen, batchv1alpha1.ConditionFailed, metav1.ConditionFalse, batchv1alpha1.ReasonRunning, "")
 		setCondition(&st, gen, batchv1alpha1.ConditionComplete, metav1.ConditionFalse, batchv1alpha1.ReasonRunning, "")
+		clearOutcomeConditions(&st)
 		setKstatusConditions(&st, gen)
 	}
 	return st
@@ -501,7 +534,7 @@ func applyProgress(st *batchv1alpha1.BatchJobStatus, pr temporalbatch.Progress) 
 	}
 	st.Pages = batchv1alpha1.PageStatus{
 		Completed: pr.Pages.Completed, InFlight: pr.Pages.InFlight, Pending: pr.Pages.Pending, Stuck: pr.Pages.Stuck, Failed: pr.Pages.Failed,
-		Unknown: pr.Pages.Unknown,
+		Unknown: pr.Pages.Unknown, Ignored: pr.Counters.PagesIgnored,
 	}
 	if pr.Occupancy.Seconds > 0 {
 		st.Pages.MeanInFlight = strconv.FormatFloat(pr.Occupancy.MeanInFlight, 'f', 1, 64)
@@ -564,6 +597,10 @@ func failureReason(pr temporalbatch.Progress) string {
 		return batchv1alpha1.ReasonPagesFailed
 	case temporalbatch.ReasonTooManyFailedPages:
 		return batchv1alpha1.ReasonTooManyFailedPages
+	case temporalbatch.ReasonFailurePolicyRule:
+		return batchv1alpha1.ReasonFailurePolicyRule
+	case temporalbatch.ReasonItemsFailed:
+		return batchv1alpha1.ReasonItemsFailed
 	case temporalbatch.ReasonCancelled:
 		return batchv1alpha1.ReasonWorkflowCancelled
 	case temporalbatch.ReasonInvalidInput:
@@ -593,6 +630,7 @@ func setProgressConditions(st *batchv1alpha1.BatchJobStatus, obs observation, iv
 		setCondition(st, gen, batchv1alpha1.ConditionProgressing, metav1.ConditionFalse, batchv1alpha1.ReasonFinished, summary)
 		setCondition(st, gen, batchv1alpha1.ConditionSuspended, metav1.ConditionFalse, batchv1alpha1.ReasonFinished, "")
 		setCondition(st, gen, batchv1alpha1.ConditionReady, metav1.ConditionTrue, batchv1alpha1.ReasonCompleted, end)
+		setOutcomeConditions(st, gen, true, batchv1alpha1.ReasonCompleted, end)
 	case batchv1alpha1.PhaseFailed:
 		setFailedConditions(st, gen, failureReason(pr), end, summary)
 	case batchv1alpha1.PhaseSuspended:
@@ -605,6 +643,7 @@ func setProgressConditions(st *batchv1alpha1.BatchJobStatus, obs observation, iv
 		setCondition(st, gen, batchv1alpha1.ConditionComplete, metav1.ConditionFalse, batchv1alpha1.ReasonSuspended, "")
 		setCondition(st, gen, batchv1alpha1.ConditionFailed, metav1.ConditionFalse, batchv1alpha1.ReasonSuspended, "")
 		setCondition(st, gen, batchv1alpha1.ConditionReady, metav1.ConditionTrue, batchv1alpha1.ReasonAccepted, "the orchestrator workflow runs")
+		clearOutcomeConditions(st)
 	default:
 		reason := batchv1alpha1.ReasonRunning
 		if pr.Parallelism.Effective < pr.Parallelism.Desired {
@@ -629,6 +668,7 @@ func setProgressConditions(st *batchv1alpha1.BatchJobStatus, obs observation, iv
 		setCondition(st, gen, batchv1alpha1.ConditionComplete, metav1.ConditionFalse, batchv1alpha1.ReasonRunning, "")
 		setCondition(st, gen, batchv1alpha1.ConditionFailed, metav1.ConditionFalse, batchv1alpha1.ReasonRunning, "")
 		setCondition(st, gen, batchv1alpha1.ConditionReady, metav1.ConditionTrue, batchv1alpha1.ReasonAccepted, "the orchestrator workflow runs")
+		clearOutcomeConditions(st)
 	}
 }
 

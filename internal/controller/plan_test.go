@@ -443,6 +443,8 @@ func TestPlanFinished(t *testing.T) {
 				batchv1alpha1.ConditionProgressing: {metav1.ConditionFalse, batchv1alpha1.ReasonFinished, ""},
 				batchv1alpha1.ConditionSuspended:   {metav1.ConditionFalse, batchv1alpha1.ReasonFinished, ""},
 				batchv1alpha1.ConditionReady:       {metav1.ConditionTrue, batchv1alpha1.ReasonCompleted, ""},
+				// Kept beside Complete, as batch/v1 Job keeps it.
+				batchv1alpha1.ConditionSuccessCriteriaMet: {metav1.ConditionTrue, batchv1alpha1.ReasonCompleted, "all pages completed"},
 			},
 			events: []string{"Normal Completed: 120 pages, 24000 items processed, 3 items failed"},
 			check: func(t *testing.T, p plan) {
@@ -463,6 +465,8 @@ func TestPlanFinished(t *testing.T) {
 				batchv1alpha1.ConditionComplete:    {metav1.ConditionFalse, batchv1alpha1.ReasonChainBroken, ""},
 				batchv1alpha1.ConditionProgressing: {metav1.ConditionFalse, batchv1alpha1.ReasonFinished, ""},
 				batchv1alpha1.ConditionReady:       {metav1.ConditionFalse, batchv1alpha1.ReasonChainBroken, ""},
+				// Kept beside Failed, as batch/v1 Job keeps it.
+				batchv1alpha1.ConditionFailureTarget: {metav1.ConditionTrue, batchv1alpha1.ReasonChainBroken, "page 17 failed before enqueuing page 18"},
 			},
 			events: []string{"Warning Failed: ChainBroken: page 17 failed before enqueuing page 18"},
 		},
@@ -1159,9 +1163,12 @@ func TestPlanFinishing(t *testing.T) {
 				batchv1alpha1.ConditionComplete:    {metav1.ConditionFalse, batchv1alpha1.ReasonFinishing, ""},
 				batchv1alpha1.ConditionFailed:      {metav1.ConditionFalse, batchv1alpha1.ReasonFinishing, ""},
 				batchv1alpha1.ConditionReady:       {metav1.ConditionTrue, batchv1alpha1.ReasonAccepted, ""},
+				// batch/v1 Job's name for "it succeeded, Complete follows".
+				batchv1alpha1.ConditionSuccessCriteriaMet: {metav1.ConditionTrue, batchv1alpha1.ReasonCompleted, "all pages completed"},
 			},
 			check: func(t *testing.T, p plan) {
 				require.Nil(t, p.status.CompletionTime)
+				require.Nil(t, meta.FindStatusCondition(p.status.Conditions, batchv1alpha1.ConditionFailureTarget))
 				c := meta.FindStatusCondition(p.status.Conditions, batchv1alpha1.ConditionReconciling)
 				require.Equal(t, metav1.ConditionTrue, c.Status, "kstatus: still reconciling")
 			},
@@ -1179,7 +1186,26 @@ func TestPlanFinishing(t *testing.T) {
 			conditions: map[string]wantCondition{
 				batchv1alpha1.ConditionProgressing: {metav1.ConditionTrue, batchv1alpha1.ReasonFinishing, "3 pages in flight are being cancelled"},
 				batchv1alpha1.ConditionFailed:      {metav1.ConditionFalse, batchv1alpha1.ReasonFinishing, ""},
+				// batch/v1 Job's name for "it failed, Failed follows".
+				batchv1alpha1.ConditionFailureTarget: {metav1.ConditionTrue, batchv1alpha1.ReasonTooManyFailedPages, "too many"},
 			},
+			check: func(t *testing.T, p plan) {
+				require.Nil(t, meta.FindStatusCondition(p.status.Conditions, batchv1alpha1.ConditionSuccessCriteriaMet))
+			},
+		},
+		{
+			name: "a FailJob rule: FailureTarget and then Failed say FailurePolicyRule",
+			obs: observation{
+				job:      reported(planJobFixture(), running),
+				progress: ptr(progressFixture(ended(temporalbatch.StateFailed, temporalbatch.ReasonFailurePolicyRule, "page 3 failed with Unauthorized", 0))),
+			},
+			phase: batchv1alpha1.PhaseFailed, requeue: 0,
+			conditions: map[string]wantCondition{
+				batchv1alpha1.ConditionFailed:        {metav1.ConditionTrue, batchv1alpha1.ReasonFailurePolicyRule, "page 3 failed with Unauthorized"},
+				batchv1alpha1.ConditionFailureTarget: {metav1.ConditionTrue, batchv1alpha1.ReasonFailurePolicyRule, "page 3 failed with Unauthorized"},
+				batchv1alpha1.ConditionStalled:       {metav1.ConditionTrue, batchv1alpha1.ReasonFailurePolicyRule, ""},
+			},
+			events: []string{"Warning Failed: FailurePolicyRule: page 3 failed with Unauthorized"},
 		},
 		{
 			name: "closed after the handler gave up: Complete says what was not delivered",
@@ -1208,4 +1234,30 @@ func withHandler(name string) func(*batchv1alpha1.BatchJob) {
 	return func(j *batchv1alpha1.BatchJob) {
 		j.Spec.FailurePolicy = &batchv1alpha1.FailurePolicySpec{Handler: name}
 	}
+}
+
+// FailureTarget and SuccessCriteriaMet are there only while they hold: a
+// job that runs again, re-driven, loses them, as it loses Failed.
+func TestOutcomeConditionsLeaveWithARedrive(t *testing.T) {
+	var st batchv1alpha1.BatchJobStatus
+	st.Phase = batchv1alpha1.PhaseFailed
+	setFailedConditions(&st, 1, batchv1alpha1.ReasonPagesFailed, "2 pages failed", "")
+	require.True(t, meta.IsStatusConditionTrue(st.Conditions, batchv1alpha1.ConditionFailureTarget))
+
+	redriven := redrivenStatus(st, "r1", 1)
+	require.Nil(t, meta.FindStatusCondition(redriven.Conditions, batchv1alpha1.ConditionFailureTarget))
+	require.Nil(t, meta.FindStatusCondition(redriven.Conditions, batchv1alpha1.ConditionSuccessCriteriaMet))
+
+	// The run that follows reports Running: a stale condition goes too.
+	obs := observation{job: reported(planJobFixture(), progressFixture()), progress: ptr(progressFixture())}
+	obs.job.Status.Conditions = st.Conditions
+	p := planJob(obs, planIntervals)
+	require.Nil(t, meta.FindStatusCondition(p.status.Conditions, batchv1alpha1.ConditionFailureTarget))
+}
+
+// Pages an Ignore rule counted as done show in status.pages.ignored.
+func TestIgnoredPagesInStatus(t *testing.T) {
+	var st batchv1alpha1.BatchJobStatus
+	applyProgress(&st, progressFixture(func(pr *temporalbatch.Progress) { pr.Counters.PagesIgnored = 2 }))
+	require.EqualValues(t, 2, st.Pages.Ignored)
 }
