@@ -61,6 +61,26 @@ type BatchJobSpec struct {
 	// +optional
 	RateLimit *RateLimitSpec `json:"rateLimit,omitempty"`
 
+	// Priority orders this job's pages against other jobs' on a shared
+	// task queue: 1 (highest) to 5; unset is the server's default, 3. It
+	// needs a Temporal server with task queue priority (1.28 or later;
+	// others ignore it) and may change while the job runs: the pages
+	// started after the edit take it.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=5
+	Priority *int32 `json:"priority,omitempty"`
+
+	// Fairness shares a task queue's workers between jobs by key, in
+	// proportion to the keys' weights, on a Temporal server whose task
+	// queue fairness is enabled (matching.enableFairness): a job at
+	// parallelism 200 then does not starve a small one sharing its
+	// workers. Every job has a key, its namespace unless set here; servers
+	// without fairness dispatch in order of arrival. It may change while
+	// the job runs.
+	// +optional
+	Fairness *FairnessSpec `json:"fairness,omitempty"`
+
 	// Retry is the per-page retry policy for AtLeastOnce delivery. It may
 	// change while the job runs: pages started after the change (stuck
 	// pages at their next retry included) run with the new policy, stuck
@@ -224,6 +244,19 @@ type RampUpSpec struct {
 	// +kubebuilder:validation:MaxLength=64
 	// +kubebuilder:validation:XValidation:rule="self.matches('^[-+]?(0|(([0-9]+([.][0-9]*)?|[.][0-9]+)(ns|us|µs|μs|ms|s|m|h))+)$') && duration(self) > duration('0s')",message="spec.rampUp.every must be a positive duration, e.g. 30s"
 	Every metav1.Duration `json:"every"`
+}
+
+// FairnessSpec is a job's fairness key and weight.
+type FairnessSpec struct {
+	// Key groups jobs for fair dispatch; unset is the job's namespace.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	Key string `json:"key,omitempty"`
+	// Weight is the key's share relative to other keys', a decimal from
+	// 0.001 to 1000; unset is 1. Jobs of one key should give the same.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?|[.][0-9]+)$') && double(self) >= 0.001 && double(self) <= 1000.0",message="spec.fairness.weight must be a decimal from 0.001 to 1000, e.g. \"2\" or \"0.5\""
+	Weight string `json:"weight,omitempty"`
 }
 
 // RateLimitSpec caps page starts.

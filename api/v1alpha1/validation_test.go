@@ -176,6 +176,21 @@ taskQueue: q
 processor: {name: P}
 rateLimit: {pagesPerSecond: abc}`,
 			`spec.rateLimit.pagesPerSecond must be a decimal greater than 0, e.g. "5" or "0.5"; omit rateLimit for no limit`),
+		Entry(`fairness.weight "0"`, `
+taskQueue: q
+processor: {name: P}
+fairness: {weight: "0"}`,
+			`spec.fairness.weight must be a decimal from 0.001 to 1000, e.g. "2" or "0.5"`),
+		Entry(`fairness.weight "heavy"`, `
+taskQueue: q
+processor: {name: P}
+fairness: {weight: heavy}`,
+			`spec.fairness.weight must be a decimal from 0.001 to 1000, e.g. "2" or "0.5"`),
+		Entry("priority 6", `
+taskQueue: q
+processor: {name: P}
+priority: 6`,
+			`spec.priority: Invalid value: 6: spec.priority in body should be less than or equal to 5`),
 		Entry("retry.initialInterval above retry.maximumInterval", `
 taskQueue: q
 processor: {name: P}

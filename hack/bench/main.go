@@ -33,6 +33,10 @@
 //
 //	go run ./hack/bench [-parallelism 8,50] [-page-time 0,100ms] [-variants classic,lookahead,cursors] [-pages 0] [-rounds 3] [-markdown] [-events]
 //	go run ./hack/bench -state-size [-pages 100000] [-state-parallelism 50] [-state-lookahead 100]
+//	go run ./hack/bench -fairness [-fairness-slots 10] [-fairness-big 50] [-fairness-small 5] [-rounds 3]
+//
+// -fairness runs two jobs on one shared task queue served by one worker,
+// without and with one fairness key per job (fairness.go).
 package main
 
 import (
@@ -78,6 +82,9 @@ type config struct {
 
 	stateSize                        bool
 	stateParallelism, stateLookahead int
+
+	fairnessMode                              bool
+	fairnessSlots, fairnessBig, fairnessSmall int
 }
 
 // pagesFor is the pages of a measured run with pages of pageTime.
@@ -121,6 +128,10 @@ func main() {
 	flag.BoolVar(&cfg.stateSize, "state-size", false, "run one long job of no-op pages instead of the matrix and print the state each run carried to the next")
 	flag.IntVar(&cfg.stateParallelism, "state-parallelism", 50, "parallelism of the -state-size job")
 	flag.IntVar(&cfg.stateLookahead, "state-lookahead", 100, "lookahead of the -state-size job")
+	flag.BoolVar(&cfg.fairnessMode, "fairness", false, "run two jobs on one shared task queue instead of the matrix, without and with fairness keys, on a dev server with task queue fairness enabled, and print each job's share of the slots")
+	flag.IntVar(&cfg.fairnessSlots, "fairness-slots", 10, "activity slots of the -fairness worker")
+	flag.IntVar(&cfg.fairnessBig, "fairness-big", 50, "parallelism of the -fairness big job (12 pages per unit)")
+	flag.IntVar(&cfg.fairnessSmall, "fairness-small", 5, "parallelism of the -fairness small job (12 pages per unit)")
 	flag.Parse()
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
@@ -153,6 +164,12 @@ func (cfg config) validate() error {
 	var errs []error
 	if cfg.pages < 0 || cfg.rounds < 1 || cfg.warmupPages < 1 {
 		errs = append(errs, errors.New("-pages must be at least 0, -rounds and -warmup-pages at least 1"))
+	}
+	if cfg.fairnessMode {
+		if cfg.fairnessSlots < 1 || cfg.fairnessBig < 1 || cfg.fairnessSmall < 1 {
+			errs = append(errs, errors.New("-fairness-slots, -fairness-big and -fairness-small must be at least 1"))
+		}
+		return errors.Join(errs...)
 	}
 	if cfg.stateSize {
 		if cfg.stateParallelism < 1 || cfg.stateLookahead < 1 || cfg.stateLookahead > temporalbatch.MaxLookahead {
@@ -197,7 +214,11 @@ func (cfg config) validate() error {
 // whatever the outcome: workers first, then the client, then the dev server.
 func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	fmt.Fprintln(stderr, "starting the Temporal dev server")
-	srv, err := devserver.Start(ctx, devserver.Options{DynamicConfig: cfg.dynamicConfig})
+	dynamic := cfg.dynamicConfig
+	if cfg.fairnessMode {
+		dynamic = append(dynamic, "matching.enableFairness=true")
+	}
+	srv, err := devserver.Start(ctx, devserver.Options{DynamicConfig: dynamic})
 	if err != nil {
 		return err
 	}
@@ -225,6 +246,9 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	}
 	if cfg.stateSize {
 		return b.stateSize(ctx, stdout)
+	}
+	if cfg.fairnessMode {
+		return b.fairness(ctx, stdout)
 	}
 	return b.matrix(ctx, stdout)
 }

@@ -57,6 +57,7 @@ func withDefaultPolicies(d temporalbatch.DesiredState) *temporalbatch.DesiredSta
 		StuckPageRetryInterval: 5 * time.Minute,
 	}
 	d.FailurePolicy = &temporalbatch.FailurePolicy{}
+	d.Priority = &temporalbatch.Priority{FairnessKey: "shop"}
 	return &d
 }
 
@@ -281,6 +282,7 @@ func TestPlanRunning(t *testing.T) {
 					StuckPageRetryInterval: 10 * time.Second,
 				},
 				FailurePolicy: &temporalbatch.FailurePolicy{MaxFailedPages: ptr[int64](3), Handler: "RecordFailures", HandlerTimeout: temporalbatch.DefaultHandlerTimeout},
+				Priority:      &temporalbatch.Priority{FairnessKey: "shop"},
 			},
 			check: func(t *testing.T, p plan) {
 				require.Equal(t, int64(2), p.status.ObservedGeneration, "generation 3 is not applied yet")

@@ -49,10 +49,32 @@ func orchestratorInput(job *batchv1alpha1.BatchJob) (temporalbatch.Input, error)
 	}
 	// The policies start in the input, and the first desired state leaves
 	// them unset ("the input's"): they are stored and validated once.
-	in.Retry, in.FailurePolicy = *d.Retry, *d.FailurePolicy
-	d.Retry, d.FailurePolicy = nil, nil
+	in.Retry, in.FailurePolicy, in.Priority = *d.Retry, *d.FailurePolicy, *d.Priority
+	d.Retry, d.FailurePolicy, d.Priority = nil, nil, nil
 	in.Desired = d
 	return in, specErrors(in.Validate())
+}
+
+// priority is spec.priority and spec.fairness, the fairness key defaulting
+// to the job's namespace.
+func priority(job *batchv1alpha1.BatchJob) (temporalbatch.Priority, error) {
+	p := temporalbatch.Priority{FairnessKey: job.Namespace}
+	if k := job.Spec.Priority; k != nil {
+		p.Key = int(*k)
+	}
+	if f := job.Spec.Fairness; f != nil {
+		if f.Key != "" {
+			p.FairnessKey = f.Key
+		}
+		if f.Weight != "" {
+			w, err := parseDecimal("spec.fairness.weight", f.Weight)
+			if err != nil {
+				return p, err
+			}
+			p.FairnessWeight = w
+		}
+	}
+	return p, nil
 }
 
 // retryPolicy is spec.retry with its defaults.
@@ -177,6 +199,11 @@ func desiredSpec(job *batchv1alpha1.BatchJob) (temporalbatch.DesiredState, error
 		return d, err
 	}
 	d.Retry, d.FailurePolicy = &retry, &fp
+	pr, err := priority(job)
+	if err != nil {
+		return d, err
+	}
+	d.Priority = &pr
 	if r := s.RampUp; r != nil {
 		d.RampUp = &temporalbatch.RampUp{From: int(r.From), Step: int(max(r.Step, 1)), Every: r.Every.Duration}
 	}

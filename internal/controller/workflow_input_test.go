@@ -34,6 +34,8 @@ func fullSpecJob(j *batchv1alpha1.BatchJob) {
 		Suspend:     true,
 		RampUp:      &batchv1alpha1.RampUpSpec{From: 2, Step: 3, Every: metav1.Duration{Duration: 30 * time.Second}},
 		RateLimit:   &batchv1alpha1.RateLimitSpec{PagesPerSecond: "0.5"},
+		Priority:    ptr[int32](2),
+		Fairness:    &batchv1alpha1.FairnessSpec{Key: "team-a", Weight: "2.5"},
 		Retry: batchv1alpha1.RetrySpec{
 			InitialInterval:        &metav1.Duration{Duration: 2 * time.Second},
 			BackoffCoefficient:     "1.5",
@@ -79,6 +81,7 @@ func TestOrchestratorInput(t *testing.T) {
 				},
 				// maxFailedPages 0 means "fail on the first failed page", not "never".
 				FailurePolicy: temporalbatch.FailurePolicy{MaxFailedPages: ptr[int64](0), Handler: "RecordFailures", HandlerTimeout: 3 * time.Minute},
+				Priority:      temporalbatch.Priority{Key: 2, FairnessKey: "team-a", FairnessWeight: 2.5},
 				Desired: temporalbatch.DesiredState{
 					Generation: 3, Parallelism: 12, Suspend: true,
 					RampUp:    &temporalbatch.RampUp{From: 2, Step: 3, Every: 30 * time.Second},
@@ -244,6 +247,10 @@ func TestOrchestratorInput(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			if tc.job.Spec.Fairness == nil {
+				// Every job has a fairness key: its namespace by default.
+				tc.want.Priority = temporalbatch.Priority{FairnessKey: tc.job.Namespace}
+			}
 			in, err := orchestratorInput(tc.job)
 			require.NoError(t, err)
 			require.Equal(t, tc.want, in)
@@ -251,7 +258,7 @@ func TestOrchestratorInput(t *testing.T) {
 			d, err := desiredState(tc.job)
 			require.NoError(t, err)
 			want := tc.want.Desired
-			want.Retry, want.FailurePolicy = &tc.want.Retry, &tc.want.FailurePolicy
+			want.Retry, want.FailurePolicy, want.Priority = &tc.want.Retry, &tc.want.FailurePolicy, &tc.want.Priority
 			require.Equal(t, want, d, "desiredState is the input's initial desired state, with the input's policies: an edit of either reaches the running job")
 		})
 	}

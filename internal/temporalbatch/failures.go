@@ -330,7 +330,8 @@ func (o *orchestrator) handlerContext(ctx workflow.Context, fp FailurePolicy) wo
 			MaximumInterval:    time.Minute,
 			MaximumAttempts:    10,
 		},
-		Summary: "failure handler",
+		Summary:  "failure handler",
+		Priority: o.priority(),
 	}
 	if o.handlerTimeout {
 		// Without it a batch waits for a worker forever when none serves

@@ -424,6 +424,15 @@ func (o *orchestrator) retry() RetryPolicy {
 	return o.in.Retry
 }
 
+// priority is the priority in effect, as retry is.
+func (o *orchestrator) priority() temporal.Priority {
+	p := o.in.Priority
+	if d := o.st.Applied.Priority; d != nil {
+		p = *d
+	}
+	return temporal.Priority{PriorityKey: p.Key, FairnessKey: p.FairnessKey, FairnessWeight: float32(p.FairnessWeight)}
+}
+
 // failurePolicy is the failure policy in effect, as retry is.
 func (o *orchestrator) failurePolicy() FailurePolicy {
 	if fp := o.st.Applied.FailurePolicy; fp != nil {

@@ -153,6 +153,7 @@ func (o *orchestrator) activityOptions(p Page) workflow.ActivityOptions {
 		StartToCloseTimeout: ps.Timeout,
 		HeartbeatTimeout:    ps.HeartbeatTimeout,
 		RetryPolicy:         policy,
+		Priority:            o.priority(),
 		Summary:             fmt.Sprintf("page %d", p.Number),
 	}
 }

@@ -124,6 +124,9 @@ type Input struct {
 	// ContinueAsNewAfterPages continues as new after this many pages completed
 	// in one run, besides whenever Temporal suggests it. 0 = only when suggested.
 	ContinueAsNewAfterPages int `json:"continueAsNewAfterPages,omitempty"`
+	// Priority orders and shares the job's page activities on their task
+	// queue with other jobs' (Temporal task queue priority and fairness).
+	Priority Priority `json:"priority,omitzero"`
 	// Redrive, when set to an ID not yet applied, re-drives at start: how a
 	// job whose workflow already closed is re-driven.
 	Redrive string `json:"redrive,omitempty"`
@@ -267,11 +270,32 @@ type DesiredState struct {
 	// after it (stuck pages at their next retry included) run with it;
 	// attempts already running keep the policy they started with.
 	Retry *RetryPolicy `json:"retry,omitempty"`
+	// Priority, when set, replaces Input.Priority for the pages started
+	// from now on.
+	Priority *Priority `json:"priority,omitempty"`
 	// FailurePolicy, when set, replaces Input.FailurePolicy from now on.
 	// A lower MaxFailedPages than the pages already failed ends the job at
 	// once; a new Handler gets the failures still queued.
 	FailurePolicy *FailurePolicy `json:"failurePolicy,omitempty"`
 }
+
+// Priority is what Temporal's task queue priority and fairness read on each
+// page activity: a task queue whose matching has fairness enabled dispatches
+// the tasks of each fairness key in proportion to its weight, so that a job
+// with a large parallelism does not starve a small one sharing its workers.
+// Servers without it dispatch in order of arrival, and ignore it.
+type Priority struct {
+	// Key is 1 (highest) to 5; 0 is the server's default (3).
+	Key int `json:"key,omitempty"`
+	// FairnessKey groups tasks for fair dispatch: by default the job's
+	// Kubernetes namespace. At most 64 bytes.
+	FairnessKey string `json:"fairnessKey,omitempty"`
+	// FairnessWeight is the key's share relative to other keys' (default 1).
+	FairnessWeight float64 `json:"fairnessWeight,omitempty"`
+}
+
+// MaxPriorityKey is the lowest priority, as the server's default range.
+const MaxPriorityKey = 5
 
 // RampUp grows the effective parallelism from From by Step every Every.
 type RampUp struct {

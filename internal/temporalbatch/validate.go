@@ -66,6 +66,9 @@ func (in Input) Validate() error {
 	if err := in.FailurePolicy.validate(); err != nil {
 		errs = append(errs, err)
 	}
+	if err := in.Priority.validate(); err != nil {
+		errs = append(errs, err)
+	}
 	if in.ContinueAsNewAfterPages < 0 {
 		add("continueAsNewAfterPages is %d: use 0 or more", in.ContinueAsNewAfterPages)
 	}
@@ -89,6 +92,21 @@ func (r RetryPolicy) validate() error {
 	}
 	if r.MaximumAttempts < 0 {
 		add("retry.maximumAttempts is %d: use 0 (unlimited) or more", r.MaximumAttempts)
+	}
+	return errors.Join(errs...)
+}
+
+func (p Priority) validate() error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if p.Key < 0 || p.Key > MaxPriorityKey {
+		add("priority.key is %d: use 1 (highest) to %d, or 0 for the server's default", p.Key, MaxPriorityKey)
+	}
+	if len(p.FairnessKey) > 64 {
+		add("priority.fairnessKey is %d bytes: use at most 64", len(p.FairnessKey))
+	}
+	if w := p.FairnessWeight; w != 0 && (w < 0.001 || w > 1000 || math.IsNaN(w)) {
+		add("priority.fairnessWeight is %v: use 0.001 to 1000, or 0 for the default 1", w)
 	}
 	return errors.Join(errs...)
 }
@@ -155,6 +173,11 @@ func (d DesiredState) Validate() error {
 	}
 	if d.FailurePolicy != nil {
 		if err := d.FailurePolicy.validate(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if d.Priority != nil {
+		if err := d.Priority.validate(); err != nil {
 			errs = append(errs, err)
 		}
 	}
