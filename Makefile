@@ -15,8 +15,17 @@ ETCD_VERSION := v3.6.8
 # envtest's binaries (kube-apiserver, etcd, kubectl), built from Go modules.
 KUBEBUILDER_ASSETS := $(BIN)/k8s-$(KUBE_VERSION)
 ENVTEST_BINS := $(KUBEBUILDER_ASSETS)/kube-apiserver $(KUBEBUILDER_ASSETS)/etcd $(KUBEBUILDER_ASSETS)/kubectl
+# What the Kubernetes release build stamps in: clients such as Kueue parse the
+# server's version, which is v0.0.0-master+$Format:%H$ without it.
+KUBE_LDFLAGS := $(foreach pkg,k8s.io/client-go/pkg/version k8s.io/component-base/version,\
+	-X $(pkg).gitVersion=$(KUBE_VERSION) -X $(pkg).gitMajor=1 -X $(pkg).gitMinor=$(word 2,$(subst ., ,$(KUBE_VERSION))) -X $(pkg).gitTreeState=clean)
 HELM_VERSION := v3.22.0
 HELM := $(BIN)/helm-$(HELM_VERSION)
+# The Kueue manager and, next to it, the CRDs of the same version; the Kueue
+# admission tests run against them and skip while they are missing.
+KUEUE_VERSION := v0.17.0
+KUEUE := $(BIN)/kueue-$(KUEUE_VERSION)
+KUEUE_CRDS := $(KUEUE)-crds
 # What helm's own release build stamps in: its version, and the Kubernetes
 # version that `helm template` assumes without a cluster.
 HELM_LDFLAGS := -X helm.sh/helm/v3/internal/version.version=$(HELM_VERSION) \
@@ -72,11 +81,11 @@ $(CONTROLLER_GEN): hack/tools/go.mod hack/tools/go.sum
 $(KUBEBUILDER_ASSETS)/kube-apiserver: hack/kube/go.mod hack/kube/go.sum
 	@mkdir -p $(KUBEBUILDER_ASSETS)
 	@echo ">> building kube-apiserver $(KUBE_VERSION); several minutes the first time"
-	cd hack/kube && $(GO) build -o $@.tmp k8s.io/kubernetes/cmd/kube-apiserver && mv $@.tmp $@
+	cd hack/kube && $(GO) build -ldflags "$(KUBE_LDFLAGS)" -o $@.tmp k8s.io/kubernetes/cmd/kube-apiserver && mv $@.tmp $@
 
 $(KUBEBUILDER_ASSETS)/kubectl: hack/kube/go.mod hack/kube/go.sum
 	@mkdir -p $(KUBEBUILDER_ASSETS)
-	cd hack/kube && $(GO) build -o $@.tmp k8s.io/kubernetes/cmd/kubectl && mv $@.tmp $@
+	cd hack/kube && $(GO) build -ldflags "$(KUBE_LDFLAGS)" -o $@.tmp k8s.io/kubernetes/cmd/kubectl && mv $@.tmp $@
 
 $(KUBEBUILDER_ASSETS)/etcd: hack/etcd/go.mod hack/etcd/go.sum
 	@mkdir -p $(KUBEBUILDER_ASSETS)
@@ -86,6 +95,19 @@ $(HELM): hack/helm/go.mod hack/helm/go.sum
 	@mkdir -p $(BIN)
 	@echo ">> building helm $(HELM_VERSION); a few minutes the first time"
 	cd hack/helm && $(GO) build -ldflags "$(HELM_LDFLAGS)" -o $@.tmp helm.sh/helm/v3/cmd/helm && mv $@.tmp $@
+
+.PHONY: kueue
+kueue: $(KUEUE) ## Build the Kueue manager into bin/ with its CRDs (for the Kueue admission tests).
+
+# The CRDs come from the same module version as the binary; they are copied
+# first, so that a binary in bin/ always has its CRDs next to it.
+$(KUEUE): hack/kueue/go.mod hack/kueue/go.sum
+	@mkdir -p $(BIN)
+	@echo ">> building the Kueue manager $(KUEUE_VERSION); a few minutes the first time"
+	rm -rf $(KUEUE_CRDS).tmp && mkdir -p $(KUEUE_CRDS).tmp
+	cd hack/kueue && cp "$$($(GO) list -m -f '{{.Dir}}' sigs.k8s.io/kueue)"/config/components/crd/bases/*.yaml $(KUEUE_CRDS).tmp/
+	chmod u+w $(KUEUE_CRDS).tmp/*.yaml && rm -rf $(KUEUE_CRDS) && mv $(KUEUE_CRDS).tmp $(KUEUE_CRDS)
+	cd hack/kueue && $(GO) build -ldflags "-X sigs.k8s.io/kueue/pkg/version.GitVersion=$(KUEUE_VERSION)" -o $@.tmp sigs.k8s.io/kueue/cmd/kueue && mv $@.tmp $@
 
 ##@ Generated code and manifests
 
