@@ -164,6 +164,10 @@ test: $(TEMPORAL_CLI) $(ENVTEST_BINS) $(HELM) build test-typescript ## Unit, int
 test-e2e: $(TEMPORAL_CLI) $(ENVTEST_BINS) build typescript-worker ## End-to-end suite: jobs on a local control plane with the real manager and worker processes, faults included.
 	$(GO) test ./test/e2e/ -count=1 -timeout $(TEST_TIMEOUT) -v -ginkgo.v
 
+.PHONY: test-kueue
+test-kueue: $(KUEUE) $(ENVTEST_BINS) ## The Kueue admission tests against the real Kueue manager (builds it the first time, ~19 min cold); make test skips them while bin/kueue-* is missing.
+	$(GO) test -count=1 -timeout 10m ./internal/kueue/ ./internal/kueuetest/
+
 .PHONY: test-unit
 test-unit: ## Unit tests only (no servers).
 	$(GO) test -count=1 -short ./...
