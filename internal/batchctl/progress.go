@@ -187,6 +187,9 @@ func (p progress) PagesText() string {
 	if p.Pages.Unknown > 0 {
 		parts = append(parts, fmt.Sprintf("%s of them with an unknown outcome (AtMostOnce: re-driven only with --include-unknown)", count(p.Pages.Unknown)))
 	}
+	if p.Pages.Ignored > 0 {
+		parts = append(parts, fmt.Sprintf("%s of the completed ignored by a failure rule (their items count as failed)", count(p.Pages.Ignored)))
+	}
 	return strings.Join(parts, ", ")
 }
 

@@ -234,3 +234,9 @@ func TestGetOneChainFollowingTheParallelism(t *testing.T) {
 	assert.NotContains(t, r.Out, "Chains:", "one chain: the progress says it all")
 	assert.NotContains(t, r.Out, "Chain-bound:")
 }
+
+func TestPagesTextNamesIgnoredAndUnknownPages(t *testing.T) {
+	p := progress{Pages: batchv1alpha1.PageStatus{Completed: 30, Failed: 2, Unknown: 1, Ignored: 3}}
+	assert.Equal(t, "30 completed, 0 in flight, 2 failed, 1 of them with an unknown outcome (AtMostOnce: re-driven only with --include-unknown), "+
+		"3 of the completed ignored by a failure rule (their items count as failed)", p.PagesText())
+}
