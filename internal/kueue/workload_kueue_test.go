@@ -11,16 +11,12 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	batchv1alpha1 "github.com/temporal-batch/temporal-batch/api/v1alpha1"
 	"github.com/temporal-batch/temporal-batch/internal/kueue"
 	"github.com/temporal-batch/temporal-batch/internal/kueuetest"
-	"github.com/temporal-batch/temporal-batch/internal/localenv"
 )
 
 // Against the real Kueue manager, with a ClusterQueue whose quota fits two
@@ -29,39 +25,9 @@ import (
 // waits with Kueue's reason, and it is admitted once the operator marks one
 // of the first two finished.
 func TestWorkloadsAgainstKueue(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs kube-apiserver, etcd and the Kueue manager (skipped with -short)")
-	}
-	root, err := localenv.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := kueuetest.Paths(root); err != nil {
-		t.Skipf("skipping the Kueue tests: %v", err)
-	}
-	assets, err := localenv.KubeAssets(root)
-	if err != nil {
-		t.Skipf("skipping the Kueue tests: %v", err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	env := &envtest.Environment{BinaryAssetsDirectory: assets}
-	cfg, err := env.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = env.Stop() })
-	scheme := runtime.NewScheme()
-	_ = clientgoscheme.AddToScheme(scheme)
-	c, err := client.New(cfg, client.Options{Scheme: scheme})
-	if err != nil {
-		t.Fatal(err)
-	}
-	k, err := kueuetest.Start(ctx, env, c, kueuetest.Options{RepoRoot: root, Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(k.Stop)
+	c := kueuetest.StartForTest(ctx, t)
 
 	g := NewWithT(t)
 	g.Expect(kueuetest.CreateQueues(ctx, c, kueuetest.Queues{

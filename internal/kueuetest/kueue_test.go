@@ -8,54 +8,19 @@ import (
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/temporal-batch/temporal-batch/internal/kueuetest"
-	"github.com/temporal-batch/temporal-batch/internal/localenv"
 )
 
 // The real Kueue manager admits a Workload that fits its ClusterQueue's quota
 // and keeps one that does not fit pending.
 func TestKueueAdmitsAWorkload(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs kube-apiserver, etcd and the Kueue manager (skipped with -short)")
-	}
-	root, err := localenv.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := kueuetest.Paths(root); err != nil {
-		t.Skipf("skipping the Kueue tests: %v", err)
-	}
-	assets, err := localenv.KubeAssets(root)
-	if err != nil {
-		t.Skipf("skipping the Kueue tests: %v", err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-
 	began := time.Now()
-	env := &envtest.Environment{BinaryAssetsDirectory: assets}
-	cfg, err := env.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = env.Stop() })
-	scheme := runtime.NewScheme()
-	_ = clientgoscheme.AddToScheme(scheme)
-	c, err := client.New(cfg, client.Options{Scheme: scheme})
-	if err != nil {
-		t.Fatal(err)
-	}
-	k, err := kueuetest.Start(ctx, env, c, kueuetest.Options{RepoRoot: root, Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(k.Stop)
+	c := kueuetest.StartForTest(ctx, t)
 	t.Logf("control plane and Kueue ready in %s", time.Since(began).Round(time.Millisecond))
 
 	g := NewWithT(t)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -18,6 +19,17 @@ import (
 )
 
 // failCalls fails the given page on calls 1..n (n < 0: every call) with err.
+// corruptPages fails the given pages for good on every attempt, after they
+// enqueued their successors.
+func corruptPages(pages ...int64) func(int64, int) error {
+	return func(p int64, _ int) error {
+		if slices.Contains(pages, p) {
+			return corruptPage(p)
+		}
+		return nil
+	}
+}
+
 func failCalls(page int64, n int, err error) func(int64, int) error {
 	return func(p int64, call int) error {
 		if p == page && (n < 0 || call <= n) {

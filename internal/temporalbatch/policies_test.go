@@ -45,12 +45,7 @@ func TestRetryPolicyChangeReachesStuckPages(t *testing.T) {
 func TestLoweringMaxFailedPagesEndsTheJob(t *testing.T) {
 	d := newSimDataSet(1000, 10)
 	d.duration = 10 * time.Second
-	d.afterEnqueue = func(page int64, call int) error {
-		if page == 2 || page == 4 {
-			return corruptPage(page)
-		}
-		return nil
-	}
+	d.afterEnqueue = corruptPages(2, 4)
 	in := simInput(d, 2)
 	env := runSim(t, d, nil, in, func(env *testsuite.TestWorkflowEnvironment) {
 		env.RegisterDelayedCallback(func() {

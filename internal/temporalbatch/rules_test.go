@@ -221,12 +221,7 @@ func TestMaxFailedItems(t *testing.T) {
 func TestFailureRulesSetWhileRunning(t *testing.T) {
 	d := newSimDataSet(200, 10)
 	d.duration = 10 * time.Second
-	d.afterEnqueue = func(page int64, _ int) error {
-		if page == 2 || page == 12 {
-			return corruptPage(page)
-		}
-		return nil
-	}
+	d.afterEnqueue = corruptPages(2, 12)
 	in := simInput(d, 1)
 	env := runSim(t, d, nil, in, func(env *testsuite.TestWorkflowEnvironment) {
 		env.RegisterDelayedCallback(func() {
